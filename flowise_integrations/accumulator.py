@@ -1,0 +1,255 @@
+"""Fold events into a :class:`~flowise_integrations.models.Prediction`: the one place that knows the rules.
+
+- ``token`` and ``thinking`` text append;
+- cumulative payloads (``sourceDocuments``, ``usedTools``, ``calledTools``, ``agentReasoning``,
+  ``agentFlowExecutedData``, ``artifacts``, ``fileAnnotations``, ``action``) replace what came before;
+- ``usageMetadata`` sums (agentflow v2 sends one per model call);
+- ``metadata`` brings the ids; ``followUpPrompts`` is JSON-decoded however many times it was encoded;
+- ``start`` is never content.
+
+A JSON reply is turned into the same events (:func:`events_from_json`), so a stream and a JSON reply fold into
+the same ``Prediction`` through the same code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .events import (
+    AbortEvent,
+    ActionEvent,
+    AgentFlowEvent,
+    AgentFlowExecutedDataEvent,
+    AgentReasoningEvent,
+    ArtifactsEvent,
+    CalledToolsEvent,
+    EndEvent,
+    ErrorEvent,
+    FileAnnotationsEvent,
+    FlowiseEvent,
+    MalformedEvent,
+    MetadataEvent,
+    SourceDocumentsEvent,
+    StartEvent,
+    ThinkingEvent,
+    TokenEvent,
+    TTSAbortEvent,
+    UsageMetadataEvent,
+    UsedToolsEvent,
+)
+from .models import AgentReasoningStep, Prediction, SourceDocument, Usage, UsedTool
+
+__all__ = ["PredictionAccumulator", "decode_follow_up_prompts", "events_from_json"]
+
+# event class -> Prediction field it replaces
+_SNAPSHOTS: dict[type, str] = {
+    SourceDocumentsEvent: "source_documents",
+    UsedToolsEvent: "used_tools",
+    CalledToolsEvent: "called_tools",
+    AgentReasoningEvent: "agent_reasoning",
+    AgentFlowExecutedDataEvent: "agent_flow_executed_data",
+    ArtifactsEvent: "artifacts",
+    FileAnnotationsEvent: "file_annotations",
+}
+_NOT_CONTENT = (StartEvent, MetadataEvent, EndEvent)
+
+
+def decode_follow_up_prompts(value: Any) -> list[str]:
+    """Decode ``followUpPrompts`` however many times it was JSON-encoded (JSON replies: twice; metadata: once)."""
+    for _ in range(8):
+        if not isinstance(value, str):
+            break
+        if not value.strip():
+            return []
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return [value]
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else json.dumps(v) for v in value]
+    return []
+
+
+class PredictionAccumulator:
+    """Mutable fold state; ``prediction()`` snapshots it as a ``Prediction``."""
+
+    __slots__ = (
+        "_snapshots",
+        "_thinking",
+        "_tokens",
+        "aborted",
+        "agent_flow_status",
+        "chatflow_id",
+        "content_events",
+        "ended",
+        "error",
+        "malformed",
+        "metadata",
+        "raw",
+        "recovered",
+        "saw_start",
+        "streamed",
+        "thinking_duration",
+        "usage",
+    )
+
+    def __init__(self, *, chatflow_id: str | None = None, streamed: bool = True) -> None:
+        self.chatflow_id = chatflow_id
+        self.streamed = streamed
+        self._tokens: list[str] = []
+        self._thinking: list[str] = []
+        self._snapshots: dict[str, Any] = {}
+        self.thinking_duration: float | None = None
+        self.usage: Usage | None = None
+        self.metadata: dict[str, Any] = {}
+        self.raw: dict[str, Any] | None = None
+        self.error: str | None = None
+        self.agent_flow_status: str | None = None
+        self.malformed: list[str] = []
+        self.saw_start = False
+        self.ended = False
+        self.aborted = False
+        self.recovered = False
+        self.content_events = 0
+
+    @property
+    def text(self) -> str:
+        """The answer so far."""
+        return "".join(self._tokens)
+
+    @property
+    def chat_message_id(self) -> str | None:
+        value = self.metadata.get("chatMessageId")
+        return value if isinstance(value, str) else None
+
+    def add(self, event: FlowiseEvent) -> None:
+        """Fold one event."""
+        cls = type(event)
+        if cls is TokenEvent:
+            self._tokens.append(event.data)
+            self.content_events += 1
+            return
+        if cls not in _NOT_CONTENT:
+            self.content_events += 1
+        field = _SNAPSHOTS.get(cls)
+        if field is not None:
+            self._snapshots[field] = event.data
+        elif cls is MetadataEvent:
+            if isinstance(event.data, dict):
+                self.metadata.update(event.data)
+        elif cls is EndEvent or cls is TTSAbortEvent:  # tts_abort closes the stream without `end`
+            self.ended = True
+        elif cls is StartEvent:
+            self.saw_start = True
+        elif cls is ErrorEvent:
+            self.error = event.message  # type: ignore[union-attr]
+        elif cls is ThinkingEvent:
+            self._thinking.append(event.data)
+            if event.duration is not None:  # type: ignore[union-attr]
+                self.thinking_duration = event.duration  # type: ignore[union-attr]
+        elif cls is UsageMetadataEvent:
+            usage = event.usage  # type: ignore[union-attr]
+            self.usage = usage if self.usage is None else self.usage + usage
+        elif cls is AgentFlowEvent:
+            self.agent_flow_status = event.status  # type: ignore[union-attr]
+        elif cls is ActionEvent:
+            self._snapshots["action"] = event.data
+        elif cls is AbortEvent:
+            self.aborted = True
+        elif cls is MalformedEvent:
+            self.malformed.append(event.raw)  # type: ignore[union-attr]
+
+    def _finish_reason(self) -> Any:
+        if self.error is not None:
+            return "error"
+        if self.aborted:
+            return "abort"
+        if not self.ended:
+            return "incomplete"
+        if self.agent_flow_status == "STOPPED" or self._snapshots.get("action") or self.metadata.get("action"):
+            return "stopped"
+        return "stop"
+
+    def prediction(self) -> Prediction:
+        """The ``Prediction`` folded so far."""
+        snaps = self._snapshots
+        meta = self.metadata
+        raw = self.raw if self.raw is not None else dict(meta)
+        action = snaps.get("action") or meta.get("action")
+        flow_vars = meta.get("flowVariables")
+        return Prediction(
+            text=self.text,
+            chatflow_id=self.chatflow_id,
+            chat_id=meta.get("chatId"),
+            chat_message_id=meta.get("chatMessageId"),
+            session_id=meta.get("sessionId"),
+            question=meta.get("question"),
+            memory_type=meta.get("memoryType"),
+            execution_id=raw.get("executionId"),
+            json_output=raw.get("json"),
+            source_documents=_list_of(SourceDocument, snaps.get("source_documents")),
+            used_tools=_list_of(UsedTool, snaps.get("used_tools")),
+            called_tools=_list_of(UsedTool, snaps.get("called_tools")),
+            agent_reasoning=_list_of(AgentReasoningStep, snaps.get("agent_reasoning")),
+            agent_flow_executed_data=_dicts(snaps.get("agent_flow_executed_data")),
+            agent_flow_status=self.agent_flow_status,
+            artifacts=_dicts(snaps.get("artifacts")),
+            file_annotations=_dicts(snaps.get("file_annotations")),
+            follow_up_prompts=decode_follow_up_prompts(meta.get("followUpPrompts")),
+            flow_variables=flow_vars if isinstance(flow_vars, dict) else {},
+            action=action if isinstance(action, dict) else None,
+            usage=self.usage,
+            thinking="".join(self._thinking),
+            thinking_duration=self.thinking_duration,
+            streamed=self.streamed,
+            finished=self.ended,
+            finish_reason=self._finish_reason(),
+            error=self.error,
+            recovered=self.recovered,
+            malformed_frames=list(self.malformed),
+            raw=raw,
+        )
+
+
+def _list_of(model: Any, value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        return []
+    return [model.model_validate(v) for v in value if isinstance(v, dict)]
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+_METADATA_KEYS = (
+    "chatId", "chatMessageId", "question", "sessionId", "memoryType", "followUpPrompts", "flowVariables", "action",
+)
+
+
+def events_from_json(body: dict[str, Any]) -> list[FlowiseEvent]:
+    """The events a stream would have carried for this JSON reply, in stream order."""
+    events: list[FlowiseEvent] = []
+    text = body.get("text")
+    if isinstance(text, str) and text:
+        events.append(TokenEvent(text))
+    for key, cls in (
+        ("sourceDocuments", SourceDocumentsEvent),
+        ("usedTools", UsedToolsEvent),
+        ("agentReasoning", AgentReasoningEvent),
+        ("artifacts", ArtifactsEvent),
+        ("fileAnnotations", FileAnnotationsEvent),
+        ("agentFlowExecutedData", AgentFlowExecutedDataEvent),
+    ):
+        if key in body:
+            events.append(cls(body[key]))
+    for node in body.get("agentFlowExecutedData") or ():
+        output = (node.get("data") or {}).get("output") if isinstance(node, dict) else None
+        usage = output.get("usageMetadata") if isinstance(output, dict) else None
+        if isinstance(usage, dict):
+            events.append(UsageMetadataEvent(usage))
+    if isinstance(body.get("action"), dict):
+        events.append(ActionEvent(body["action"]))
+    events.append(MetadataEvent({k: body[k] for k in _METADATA_KEYS if k in body}))
+    events.append(EndEvent("[DONE]"))
+    return events

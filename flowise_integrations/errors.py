@@ -1,0 +1,238 @@
+"""The exception tree, and the I/O-free mapping from what Flowise answered to it.
+
+Every error keeps Flowise's own ``message`` verbatim, and every error raised while a prediction was running
+carries the partial :class:`~flowise_integrations.models.Prediction` folded so far (``error.partial``), so
+nothing the server already sent is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import Prediction
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "FlowExecutionError",
+    "FlowiseAPIError",
+    "FlowiseConnectionError",
+    "FlowiseError",
+    "FlowiseProtocolError",
+    "FlowiseTimeoutError",
+    "IncompleteStreamError",
+    "InternalServerError",
+    "LostAnswerError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "error_from_response",
+    "error_from_event",
+]
+
+
+class FlowiseError(Exception):
+    """Base of every error this package raises.
+
+    Attributes:
+        message: the human-readable message (Flowise's own text when the server sent one).
+        partial: what was received before the failure, when a prediction was under way.
+    """
+
+    def __init__(self, message: str, *, partial: Prediction | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.partial = partial
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FlowiseConnectionError(FlowiseError):
+    """The server could not be reached, or the connection broke before a response arrived."""
+
+
+class FlowiseTimeoutError(FlowiseConnectionError, TimeoutError):
+    """A connect, read, write or pool timeout expired."""
+
+
+class FlowiseProtocolError(FlowiseError):
+    """The server answered something that is not the Flowise protocol (an HTML page, a non-JSON body...)."""
+
+
+class IncompleteStreamError(FlowiseError):
+    """The event stream ended (EOF, dropped connection) without Flowise's ``end`` event."""
+
+
+class LostAnswerError(IncompleteStreamError):
+    """Flowise finished the stream without sending any answer (its queue-mode token-loss bug).
+
+    The answer was stored server-side: ``chat_message_id`` identifies it. Set an API key on the client to have
+    it recovered automatically from the chat-message API.
+    """
+
+
+class FlowiseAPIError(FlowiseError):
+    """Flowise (or a gateway in front of it) refused or failed the request.
+
+    Attributes:
+        status_code: the HTTP status, or ``None`` for an in-band ``error`` event on a 200 stream.
+        body: the decoded JSON body, or the raw text when it was not JSON.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: Any = None,
+        partial: Prediction | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial)
+        self.status_code = status_code
+        self.body = body
+
+    def __str__(self) -> str:
+        return f"{self.message} (HTTP {self.status_code})" if self.status_code else self.message
+
+
+class BadRequestError(FlowiseAPIError):
+    """400/412/422: the request is malformed (bad chatflow id, bad JSON...)."""
+
+
+class AuthenticationError(FlowiseAPIError):
+    """401, or Flowise's 500/in-band ``... Unauthorized``: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(FlowiseAPIError):
+    """403: the key lacks a permission, or the origin is not allowed."""
+
+
+class NotFoundError(FlowiseAPIError):
+    """404: the chatflow (or route) does not exist."""
+
+
+class PayloadTooLargeError(FlowiseAPIError):
+    """413: the body exceeds the server's ``FLOWISE_FILE_SIZE_LIMIT``."""
+
+
+class RateLimitError(FlowiseAPIError):
+    """429: the flow's rate limit was hit. ``retry_after`` is the server's hint in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InternalServerError(FlowiseAPIError):
+    """5xx: the flow or the server failed."""
+
+
+class FlowExecutionError(FlowiseAPIError):
+    """The flow failed after the stream had started: Flowise's in-band ``error`` event.
+
+    ``partial`` holds the tokens and extras received before the error.
+    """
+
+
+_UNAUTHORIZED = re.compile(r"\bUnauthorized\b")
+_NOT_FOUND = re.compile(r"not found", re.IGNORECASE)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from datetime import datetime, timezone
+
+        when = parsedate_to_datetime(value)
+        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _decode_body(content: bytes) -> tuple[Any, str]:
+    """Return ``(decoded body, message)``: Flowise's ``message``, a gateway's ``error``, or the text."""
+    text = content.decode("utf-8", errors="replace").strip()
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        return text, text
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return body, value
+    return body, text
+
+
+def error_from_response(
+    status_code: int,
+    content: bytes,
+    headers: dict[str, str] | None = None,
+    *,
+    partial: Prediction | None = None,
+) -> FlowiseAPIError:
+    """Map an HTTP error response (status >= 400) to the matching exception, keeping Flowise's message."""
+    body, message = _decode_body(content)
+    if not message:
+        message = f"Flowise answered HTTP {status_code} with an empty body"
+    kwargs: dict[str, Any] = {"status_code": status_code, "body": body, "partial": partial}
+    if status_code == 429:
+        retry_after = parse_retry_after((headers or {}).get("retry-after"))
+        return RateLimitError(message, retry_after=retry_after, **kwargs)
+    cls: type[FlowiseAPIError]
+    if status_code == 401 or (status_code == 500 and _UNAUTHORIZED.search(message)):
+        cls = AuthenticationError
+    elif status_code == 403:
+        cls = PermissionDeniedError
+    elif status_code == 404:
+        cls = NotFoundError
+    elif status_code == 413:
+        cls = PayloadTooLargeError
+    elif status_code in (400, 412, 422):
+        cls = BadRequestError
+    elif status_code >= 500:
+        cls = InternalServerError
+    else:
+        cls = FlowiseAPIError
+    return cls(message, **kwargs)
+
+
+def error_from_event(message: str, *, partial: Prediction | None = None) -> FlowiseAPIError:
+    """Map Flowise's in-band ``error`` event (HTTP 200) to an exception carrying the partial answer."""
+    if _UNAUTHORIZED.search(message):
+        return AuthenticationError(message, partial=partial)
+    return FlowExecutionError(message, partial=partial)
+
+
+def error_from_probe(chatflow_id: str, status_code: int, content: bytes) -> FlowiseAPIError | None:
+    """Interpret ``GET /chatflows-streaming/{id}`` after a streaming request got no response headers.
+
+    Flowise never answers a streaming prediction for an unknown or malformed chatflow id. Returns the error to
+    raise instead of a bare timeout, or ``None`` when the flow exists (the server is merely slow).
+    """
+    if status_code < 400:
+        return None
+    body, message = _decode_body(content)
+    hint = "Flowise does not answer streaming requests for unknown chatflows"
+    if status_code == 404 or _NOT_FOUND.search(message):
+        return NotFoundError(
+            f"Chatflow {chatflow_id} not found ({hint}; diagnosed with GET /chatflows-streaming): {message}",
+            status_code=404,
+            body=body,
+        )
+    if status_code == 400:
+        return BadRequestError(f"Invalid chatflow id {chatflow_id!r}: {message}", status_code=400, body=body)
+    return None

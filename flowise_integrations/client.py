@@ -28,7 +28,6 @@ from .exchange import (
     build_prediction_request,
     resolve_api_key,
     resolve_base_url,
-    response_kind,
     transport_error,
     unexpected_body_error,
 )
@@ -116,7 +115,7 @@ class _ClientBase(Generic[_H]):
         http_request = build_prediction_request(
             self.base_url, chatflow_id, request, api_key=self.api_key, headers=merged, timeout=per_call
         )
-        return http_request, StreamState(chatflow_id, chat_id or session_id, streamed=streaming)
+        return http_request, StreamState(chatflow_id, chat_id or session_id, streaming=streaming)
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Request:
         return httpx.Request("GET", self._url(path), params=params, headers=auth_headers(self.api_key))
@@ -209,7 +208,7 @@ class FlowiseStream(_StreamBase):
         response = self.open()._response
         assert response is not None
         try:
-            kind = response_kind(response)
+            kind = state.start(response)
             if kind == "sse":
                 feed = state.feed
                 for chunk in response.iter_bytes():
@@ -408,7 +407,7 @@ class FlowiseClient(_ClientBase[httpx.Client]):
             except httpx.TransportError as exc:
                 delay = self.retry.after_exception(attempt, exc)
                 if delay is None:
-                    if isinstance(exc, httpx.ReadTimeout) and state.acc.streamed:
+                    if isinstance(exc, httpx.ReadTimeout) and state.streaming:
                         self._raise_if_unknown_flow(state.chatflow_id)
                     raise transport_error(exc) from exc
             else:
@@ -496,7 +495,7 @@ class AsyncFlowiseStream(_StreamBase):
         response = (await self.open())._response
         assert response is not None
         try:
-            kind = response_kind(response)
+            kind = state.start(response)
             if kind == "sse":
                 feed = state.feed
                 async for chunk in response.aiter_bytes():
@@ -687,7 +686,7 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
             except httpx.TransportError as exc:
                 delay = self.retry.after_exception(attempt, exc)
                 if delay is None:
-                    if isinstance(exc, httpx.ReadTimeout) and state.acc.streamed:
+                    if isinstance(exc, httpx.ReadTimeout) and state.streaming:
                         await self._raise_if_unknown_flow(state.chatflow_id)
                     raise transport_error(exc) from exc
             else:

@@ -206,13 +206,20 @@ class RetryPolicy:
 class StreamState:
     """One prediction's decoding and folding, fed bytes by either client."""
 
-    __slots__ = ("acc", "chat_id", "chatflow_id", "decoder")
+    __slots__ = ("acc", "chat_id", "chatflow_id", "decoder", "streaming")
 
-    def __init__(self, chatflow_id: str, chat_id: str | None, *, streamed: bool) -> None:
+    def __init__(self, chatflow_id: str, chat_id: str | None, *, streaming: bool) -> None:
         self.chatflow_id = chatflow_id
         self.chat_id = chat_id
-        self.acc = PredictionAccumulator(chatflow_id=chatflow_id, streamed=streamed)
+        self.streaming = streaming  # what was asked for; the response decides what is delivered
+        self.acc = PredictionAccumulator(chatflow_id=chatflow_id, streamed=False)
         self.decoder = SSEDecoder()
+
+    def start(self, response: httpx.Response) -> ResponseKind:
+        """Note how the (2xx) response will be read."""
+        kind = response_kind(response)
+        self.acc.streamed = kind == "sse"
+        return kind
 
     def feed(self, chunk: bytes) -> list[FlowiseEvent]:
         """Decode an SSE chunk into folded events."""
@@ -245,7 +252,6 @@ class StreamState:
             body = None
         if not isinstance(body, dict):
             raise unexpected_body_error(response, content)
-        self.acc.streamed = False
         self.acc.raw = body
         events = events_from_json(body)
         for event in events:

@@ -68,7 +68,7 @@ class SSEDecoder:
             if not line:
                 if data or self._event or self._last_id or self._retry is not None:
                     joined = data[0] if len(data) == 1 else b"\n".join(data)
-                    out.append((self._event, joined, self._last_id, self._retry))
+                    out.append((self._event or "message", joined, self._last_id, self._retry))
                     data.clear()
                     self._event = ""
                     self._retry = None

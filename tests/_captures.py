@@ -21,7 +21,7 @@ class Capture:
 
     @property
     def content_type(self) -> str:
-        return dict((k.lower(), v) for k, v in self.headers).get("content-type", "")
+        return {k.lower(): v for k, v in self.headers}.get("content-type", "")
 
 
 def load_capture(name: str) -> Capture:

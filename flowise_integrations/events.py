@@ -1,7 +1,8 @@
 """Typed stream events, and the decoder from one frame's JSON ``{"event", "data"}`` to one event.
 
 Every event class has the wire name in ``event`` and the payload exactly as received in ``data``; typed views
-of the payload are properties (built on demand, so token events cost one small object each). Names Flowise
+of the payload are properties (built on demand, so token events cost one small object each). Events are plain
+slotted dataclasses (treat them as read-only: a frozen dataclass costs three times as much to build). Names Flowise
 adds in a later release arrive as :class:`UnknownEvent`, and a frame that is not valid JSON as
 :class:`MalformedEvent`: nothing is dropped and nothing raises.
 """
@@ -62,7 +63,7 @@ def _str_field(data: Any, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TokenEvent:
     """A piece of the answer. The answer is the concatenation of every token (empty ones occur)."""
 
@@ -70,7 +71,7 @@ class TokenEvent:
     data: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StartEvent:
     """The stream started. ``data`` is NOT content (often the first token again, ``""``, or a reasoning list)."""
 
@@ -78,7 +79,7 @@ class StartEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ThinkingEvent:
     """Reasoning text from a reasoning model; the closing event has ``data == ""`` and ``duration`` (s)."""
 
@@ -87,7 +88,7 @@ class ThinkingEvent:
     duration: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SourceDocumentsEvent:
     """Documents the flow retrieved (cumulative: replaces earlier ones)."""
 
@@ -99,7 +100,7 @@ class SourceDocumentsEvent:
         return _DOCS.validate_python(_as_list(self.data))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsedToolsEvent:
     """Tools the flow ran server-side, with inputs and outputs (cumulative: replaces earlier ones)."""
 
@@ -111,7 +112,7 @@ class UsedToolsEvent:
         return _TOOLS.validate_python(_as_list(self.data))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CalledToolsEvent:
     """Tool calls an agentflow model requested, before they run (a snapshot; ``[]`` clears it)."""
 
@@ -123,7 +124,7 @@ class CalledToolsEvent:
         return _TOOLS.validate_python(_as_list(self.data))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AgentReasoningEvent:
     """Multi-agent / sequential-agent steps so far (cumulative: replaces earlier ones)."""
 
@@ -135,7 +136,7 @@ class AgentReasoningEvent:
         return _STEPS.validate_python(_as_list(self.data))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NextAgentEvent:
     """The label of the next multi-agent worker."""
 
@@ -143,7 +144,7 @@ class NextAgentEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AgentFlowEvent:
     """Agentflow v2 run status: ``INPROGRESS``, then ``FINISHED``/``STOPPED``/``ERROR``/``TERMINATED``."""
 
@@ -155,7 +156,7 @@ class AgentFlowEvent:
         return str(self.data)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NextAgentFlowEvent:
     """Agentflow v2 node progress: ``{nodeId, nodeLabel, status, error?}``."""
 
@@ -179,7 +180,7 @@ class NextAgentFlowEvent:
         return _str_field(self.data, "error")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AgentFlowExecutedDataEvent:
     """Agentflow v2: every executed node so far, with inputs and outputs (cumulative: replaces)."""
 
@@ -187,7 +188,7 @@ class AgentFlowExecutedDataEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ActionEvent:
     """A human-in-the-loop action (agentflow human input, sequential-agent approval)."""
 
@@ -195,7 +196,7 @@ class ActionEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ArtifactsEvent:
     """Artifacts (images, html...): ``[{type, data}]``."""
 
@@ -203,7 +204,7 @@ class ArtifactsEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FileAnnotationsEvent:
     """File annotations: ``[{filePath, fileName}]``."""
 
@@ -211,7 +212,7 @@ class FileAnnotationsEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolEvent:
     """OpenAI Assistant: the name of the tool being called."""
 
@@ -219,7 +220,7 @@ class ToolEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageMetadataEvent:
     """Agentflow v2 token usage of one model call (summed over the run)."""
 
@@ -231,7 +232,7 @@ class UsageMetadataEvent:
         return Usage.model_validate(self.data if isinstance(self.data, dict) else {})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MetadataEvent:
     """Ids of this turn, sent right before ``end`` on success. Never carries the answer text."""
 
@@ -251,7 +252,7 @@ class MetadataEvent:
         return _str_field(self.data, "sessionId")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ErrorEvent:
     """The flow failed after the stream started. The client raises once the stream ends."""
 
@@ -263,7 +264,7 @@ class ErrorEvent:
         return self.data if isinstance(self.data, str) else str(self.data)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AbortEvent:
     """The run was aborted (``PUT /chatmessage/abort``); ``metadata`` and ``end`` still follow."""
 
@@ -271,7 +272,7 @@ class AbortEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EndEvent:
     """The last event of every complete stream (``data == "[DONE]"``)."""
 
@@ -279,7 +280,7 @@ class EndEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AgentTraceEvent:
     """Tool Agent detailed streaming: ``{step: agent_action|tool_start|tool_end|tool_error, ...}``."""
 
@@ -291,7 +292,7 @@ class AgentTraceEvent:
         return _str_field(self.data, "step")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TTSStartEvent:
     """Text-to-speech audio begins: ``{chatMessageId, format}``."""
 
@@ -299,7 +300,7 @@ class TTSStartEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TTSDataEvent:
     """A base64 audio chunk: ``{chatMessageId, audioChunk}``."""
 
@@ -307,7 +308,7 @@ class TTSDataEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TTSEndEvent:
     """Text-to-speech audio ended."""
 
@@ -315,7 +316,7 @@ class TTSEndEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TTSAbortEvent:
     """Text-to-speech was aborted; the server then ends the stream without ``end``."""
 
@@ -323,7 +324,7 @@ class TTSAbortEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UnknownEvent:
     """An event name this version does not know, passed through untouched."""
 
@@ -331,7 +332,7 @@ class UnknownEvent:
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MalformedEvent:
     """A frame whose data is not a JSON ``{"event": ...}`` object; ``raw`` is the frame's data as received."""
 

@@ -24,7 +24,7 @@ def _text(value: bytes) -> str:
 class SSEDecoder:
     """Incremental decoder: ``feed(chunk)`` returns the frames completed by that chunk."""
 
-    __slots__ = ("_data", "_event", "_last_id", "_retry", "_tail")
+    __slots__ = ("_data", "_event", "_idle", "_last_id", "_retry", "_tail")
 
     def __init__(self) -> None:
         self._tail = b""
@@ -32,6 +32,7 @@ class SSEDecoder:
         self._event = ""
         self._last_id = ""
         self._retry: int | None = None
+        self._idle = True  # no partial line or event pending: the one-frame fast path applies
 
     @property
     def pending(self) -> int:
@@ -40,6 +41,14 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
         """Decode one network chunk."""
+        if (  # Flowise writes exactly one `message:\ndata:{json}\n\n` per chunk: take it whole
+            self._idle
+            and chunk[:14] == b"message:\ndata:"
+            and chunk.find(b"\n", 14) == len(chunk) - 2
+            and chunk[-1:] == b"\n"
+            and b"\r" not in chunk
+        ):
+            return [("message", chunk[14:-2], self._last_id, None)]
         buf = self._tail + chunk if self._tail else chunk
         hold_cr = False
         if b"\r" in buf:
@@ -50,11 +59,14 @@ class SSEDecoder:
         lines = buf.split(b"\n")
         tail = lines.pop()
         self._tail = tail + b"\r" if hold_cr else tail
-        return self._lines(lines) if lines else []
+        out = self._lines(lines) if lines else []
+        self._idle = not (self._tail or self._data or self._event or self._retry is not None)
+        return out
 
     def flush(self) -> list[SSEFrame]:
         """End of stream: a trailing lone CR still ends a line; an unterminated event is discarded."""
         tail, self._tail = self._tail, b""
+        self._idle = False
         if tail[-1:] == b"\r":
             tail = tail[:-1]
         elif not tail:

@@ -127,3 +127,19 @@ def test_official_sdk_corruption_case_is_kept_verbatim() -> None:
     state = StreamState("flow", None, streaming=True)
     events = state.feed(_flowise_frame({"event": "token", "data": "see data:image/png;base64,AAA"}))
     assert events[0].data == "see data:image/png;base64,AAA"
+
+
+@settings(max_examples=300)
+@given(
+    parts=st.lists(
+        st.one_of(
+            TRICKY.map(lambda t: _flowise_frame({"event": "token", "data": t})),  # the one-frame fast path
+            st.sampled_from([b"retry:5\n", b"id:7\n", b"event:x\n", b"message:\ndata:a\r\n\n", b"\n", b":hb\n\n",
+                             b"message:\ndata:{}\n\n\n", b"message:\ndata:x\ndata:y\n\n", b"data:"]),
+        ),
+        max_size=12,
+    )
+)
+def test_fast_path_for_whole_flowise_frames_matches_httpx_sse(parts: list[bytes]) -> None:
+    """Chunks that are exactly one Flowise frame take a shortcut; mixed with pending state it must still agree."""
+    assert _ours(parts) == _httpx_sse(parts)

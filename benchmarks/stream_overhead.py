@@ -27,10 +27,10 @@ import httpx
 from httpx_sse import aconnect_sse, connect_sse
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _flowise_server import flowise_server  # noqa: E402
+from _flowise_server import flowise_server
 
-from flowise_integrations import AsyncFlowiseClient, FlowiseClient  # noqa: E402
-from flowise_integrations.events import TokenEvent  # noqa: E402
+from flowise_integrations import AsyncFlowiseClient, FlowiseClient
+from flowise_integrations.events import TokenEvent
 
 Body = dict[str, object]
 
@@ -132,7 +132,7 @@ def main() -> None:
         }
         per_token: dict[str, list[float]] = {name: [] for name in contenders}
         ttft: dict[str, list[float]] = {name: [] for name in contenders}
-        for name, run in contenders.items():  # warm-up: connections, imports
+        for run in contenders.values():  # warm-up: connections, imports
             run(long_flow, [])
             run(short_flow, [])
         for _ in range(args.samples):

@@ -280,7 +280,7 @@ def test_connect_errors_are_retried_then_reported(monkeypatch: pytest.MonkeyPatc
         calls.append(1)
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
-    with pytest.raises(FlowiseConnectionError, match="cannot reach http://flowise.test/api/v1/prediction/flow"):
+    with pytest.raises(FlowiseConnectionError, match=r"cannot reach http://flowise\.test/api/v1/prediction/flow"):
         client_for(handle, max_retries=2).predict("flow", "hi")
     assert len(calls) == 3
 

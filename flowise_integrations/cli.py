@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from ._version import __version__
@@ -45,6 +45,7 @@ class Console:
 
     def __init__(self, out: TextIO, *, color: bool | None = None) -> None:
         self.out = out
+        self._mid_line = False
         self._rich: Any = None
         try:
             from rich.console import Console as RichConsole
@@ -54,10 +55,18 @@ class Console:
             pass
 
     def write(self, text: str) -> None:
-        self.out.write(text)
-        self.out.flush()
+        if text:
+            self.out.write(text)
+            self.out.flush()
+            self._mid_line = not text.endswith("\n")
+
+    def end_line(self) -> None:
+        """Finish a line of streamed text, if one is open."""
+        if self._mid_line:
+            self.write("\n")
 
     def line(self, text: str = "", style: str | None = None) -> None:
+        self.end_line()
         if self._rich is not None and style:
             self._rich.print(text, style=style, markup=False)
         else:
@@ -66,6 +75,7 @@ class Console:
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         if not rows:
             return
+        self.end_line()
         if self._rich is not None:
             from rich.table import Table
 
@@ -139,8 +149,7 @@ def run_core(
     except KeyboardInterrupt:
         stream.cancel()
         raise
-    if not json_lines:
-        console.write("\n")
+    console.end_line()
     return stream.result
 
 
@@ -156,20 +165,47 @@ def _show_event(console: Console, event: FlowiseEvent) -> None:
         pass  # shown as tables at the end
 
 
-def _wing_answer(via: str, base_url: str, api_key: str | None, chatflow_id: str, question: str,
-                 session_id: str | None, console: Console) -> Prediction:
-    """Stream through a framework wing and rebuild a Prediction from its final metadata."""
+def _wing_answer(via: str, client: FlowiseClient, chatflow_id: str, question: str, session_id: str | None,
+                 console: Console) -> Prediction:
+    """Stream through a framework wing, printing its text deltas, and rebuild a Prediction from its extras."""
+    api_key = client.api_key.get_secret_value() if client.api_key else None
     if via == "langchain":
-        from .langchain.cli_support import stream_answer
-    else:
-        from .llama_index.cli_support import stream_answer  # type: ignore[no-redef]
-    chunks: Iterator[str]
-    chunks, finish = stream_answer(base_url=base_url, api_key=api_key, chatflow_id=chatflow_id,
-                                   question=question, session_id=session_id)
-    for text in chunks:
-        console.write(text)
-    console.write("\n")
-    return finish()
+        from langchain_core.messages import HumanMessage
+
+        from .langchain import ChatFlowise
+
+        model = ChatFlowise(chatflow_id=chatflow_id, base_url=client.base_url, api_key=api_key, session_id=session_id,
+                            timeout=client.timeout.read)
+        final: Any = None
+        for chunk in model.stream([HumanMessage(question)]):
+            console.write(chunk.text)
+            final = chunk if final is None else final + chunk
+        console.end_line()
+        usage = getattr(final, "usage_metadata", None)
+        return _prediction_from_extras(final.text if final is not None else "",
+                                       final.response_metadata if final is not None else {}, usage)
+    from llama_index.core.base.llms.types import ChatMessage
+
+    from .llama_index import FlowiseLLM
+
+    llm = FlowiseLLM(chatflow_id, base_url=client.base_url, api_key=api_key, session_id=session_id)
+    last: Any = None
+    for response in llm.stream_chat([ChatMessage(role="user", content=question)]):
+        console.write(response.delta or "")
+        last = response
+    console.end_line()
+    raw = dict(last.raw or {}) if last is not None else {}
+    return _prediction_from_extras(last.message.content or "" if last is not None else "",
+                                   last.additional_kwargs if last is not None else {}, raw.get("usage"))
+
+
+def _prediction_from_extras(text: str, extras: dict[str, Any], usage: Any) -> Prediction:
+    """A wing's final metadata (snake_case Prediction fields) back into a Prediction, for display."""
+    fields = {k: v for k, v in extras.items() if k in Prediction.model_fields and v is not None}
+    fields["text"] = text
+    if isinstance(usage, dict):
+        fields["usage"] = usage
+    return Prediction.model_validate(fields)
 
 
 def _answer(args: argparse.Namespace, client: FlowiseClient, console: Console, question: str,
@@ -177,8 +213,7 @@ def _answer(args: argparse.Namespace, client: FlowiseClient, console: Console, q
     if args.via == "core":
         return run_core(client, args.chatflow, question, session_id=session_id, console=console,
                         json_lines=args.json)
-    api_key = client.api_key.get_secret_value() if client.api_key else None
-    return _wing_answer(args.via, client.base_url, api_key, args.chatflow, question, session_id, console)
+    return _wing_answer(args.via, client, args.chatflow, question, session_id, console)
 
 
 def cmd_chat(args: argparse.Namespace, console: Console) -> int:
@@ -214,7 +249,7 @@ def cmd_chat(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
-    from .testing.demo import run_demo
+    from ._demo import run_demo
 
     return run_demo(console, vias=[args.via] if args.via != "all" else list(VIAS), json_lines=args.json)
 

@@ -245,7 +245,16 @@ def events_from_json(body: dict[str, Any]) -> list[FlowiseEvent]:
             events.append(cls(body[key]))
     for node in body.get("agentFlowExecutedData") or ():
         output = (node.get("data") or {}).get("output") if isinstance(node, dict) else None
-        usage = output.get("usageMetadata") if isinstance(output, dict) else None
+        if not isinstance(output, dict):
+            continue
+        reason = output.get("reasonContent")  # a reasoning model's thinking: {thinking, thinkingDuration}
+        if isinstance(reason, dict) and isinstance(reason.get("thinking"), str):
+            duration = reason.get("thinkingDuration")
+            seconds = float(duration) if isinstance(duration, (int, float)) else None
+            events.append(ThinkingEvent(reason["thinking"], seconds))
+        elif isinstance(reason, str) and reason:
+            events.append(ThinkingEvent(reason))
+        usage = output.get("usageMetadata")
         if isinstance(usage, dict):
             events.append(UsageMetadataEvent(usage))
     if isinstance(body.get("action"), dict):

@@ -190,9 +190,12 @@ def _wing_answer(via: str, client: FlowiseClient, chatflow_id: str, question: st
 
     llm = FlowiseLLM(chatflow_id, base_url=client.base_url, api_key=api_key, session_id=session_id)
     last: Any = None
-    for response in llm.stream_chat([ChatMessage(role="user", content=question)]):
-        console.write(response.delta or "")
-        last = response
+    try:
+        for response in llm.stream_chat([ChatMessage(role="user", content=question)]):
+            console.write(response.delta or "")
+            last = response
+    finally:
+        llm.close()
     console.end_line()
     raw = dict(last.raw or {}) if last is not None else {}
     return _prediction_from_extras(last.message.content or "" if last is not None else "",

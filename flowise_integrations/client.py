@@ -424,7 +424,8 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         # Flowise never answers a streaming request for an unknown chatflow. If no headers arrive within
         # `diagnose_after`, ask GET /chatflows-streaming/{id} whether the flow exists, while still waiting.
         if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="flowise-send")
+            # threads are made on demand, one per concurrently waiting send, up to the connection limit
+            self._executor = concurrent.futures.ThreadPoolExecutor(1000, thread_name_prefix="flowise-send")
         future = self._executor.submit(self.http.send, request, stream=True)
         try:
             return future.result(timeout=self.diagnose_after)

@@ -133,14 +133,15 @@ class InternalServerError(FlowiseAPIError):
     """5xx: the flow or the server failed."""
 
 
-class FlowExecutionError(FlowiseAPIError):
-    """The flow failed after the stream had started: Flowise's in-band ``error`` event.
-
-    ``partial`` holds the tokens and extras received before the error.
+class FlowExecutionError(InternalServerError):
+    """The flow itself failed (its LLM, a tool, a node...): the same class whether Flowise said so with an
+    in-band ``error`` event on a stream (``status_code`` is ``None``; ``partial`` holds what was received
+    before) or with its 500 ``predictionsServices.buildChatflow - ...`` JSON reply.
     """
 
 
 _UNAUTHORIZED = re.compile(r"\bUnauthorized\b")
+_FLOW_FAILED = re.compile(r"predictionsServices\.build\w* - ")
 _NOT_FOUND = re.compile(r"not found", re.IGNORECASE)
 
 
@@ -203,6 +204,8 @@ def error_from_response(
         cls = PayloadTooLargeError
     elif status_code in (400, 412, 422):
         cls = BadRequestError
+    elif status_code == 500 and _FLOW_FAILED.search(message):
+        cls = FlowExecutionError
     elif status_code >= 500:
         cls = InternalServerError
     else:

@@ -77,8 +77,10 @@ JSON = {"content-type": "application/json; charset=utf-8"}
          RateLimitError, "Too many requests, please try again later."),
         (500, flowise_error(500, "Error: predictionsServices.buildChatflow - Unauthorized"), JSON,
          AuthenticationError, "Error: predictionsServices.buildChatflow - Unauthorized"),
-        (500, flowise_error(500, "Error: predictionsServices.buildChatflow - boom"), JSON, InternalServerError,
+        (500, flowise_error(500, "Error: predictionsServices.buildChatflow - boom"), JSON, FlowExecutionError,
          "Error: predictionsServices.buildChatflow - boom"),
+        (500, flowise_error(500, "Error: chatflowsService.getChatflowById - db down"), JSON, InternalServerError,
+         "Error: chatflowsService.getChatflowById - db down"),
         (502, b'{"error":"upstream connect error"}', JSON, InternalServerError, "upstream connect error"),
         (503, b"", {}, InternalServerError, "Flowise answered HTTP 503 with an empty body"),
     ],
@@ -292,7 +294,7 @@ def test_no_retry_for_400_or_500(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append(1)
         return httpx.Response(500, json={"message": "boom"})
 
-    with pytest.raises(InternalServerError):
+    with pytest.raises(InternalServerError):  # a plain 500 ({"message": "boom"}) is never retried
         client_for(handle, max_retries=5).predict("flow", "hi")
     assert len(calls) == 1
 

@@ -227,26 +227,45 @@ _METADATA_KEYS = (
 )
 
 
+_PAYLOADS: tuple[tuple[str, Any], ...] = (
+    ("sourceDocuments", SourceDocumentsEvent),
+    ("usedTools", UsedToolsEvent),
+    ("agentReasoning", AgentReasoningEvent),
+    ("artifacts", ArtifactsEvent),
+    ("fileAnnotations", FileAnnotationsEvent),
+)
+
+
+def _node_outputs(body: dict[str, Any]) -> list[dict[str, Any]]:
+    outputs = []
+    for node in body.get("agentFlowExecutedData") or ():
+        output = (node.get("data") or {}).get("output") if isinstance(node, dict) else None
+        if isinstance(output, dict):
+            outputs.append(output)
+    return outputs
+
+
 def events_from_json(body: dict[str, Any]) -> list[FlowiseEvent]:
-    """The events a stream would have carried for this JSON reply, in stream order."""
+    """The events a stream would have carried for this JSON reply, in stream order.
+
+    An agentflow v2 reply has no top-level ``usedTools``/``sourceDocuments``/...: they sit in each executed
+    node's output, and are gathered from there (in node order).
+    """
     events: list[FlowiseEvent] = []
     text = body.get("text")
     if isinstance(text, str) and text:
         events.append(TokenEvent(text))
-    for key, cls in (
-        ("sourceDocuments", SourceDocumentsEvent),
-        ("usedTools", UsedToolsEvent),
-        ("agentReasoning", AgentReasoningEvent),
-        ("artifacts", ArtifactsEvent),
-        ("fileAnnotations", FileAnnotationsEvent),
-        ("agentFlowExecutedData", AgentFlowExecutedDataEvent),
-    ):
+    outputs = _node_outputs(body)
+    for key, cls in _PAYLOADS:
         if key in body:
             events.append(cls(body[key]))
-    for node in body.get("agentFlowExecutedData") or ():
-        output = (node.get("data") or {}).get("output") if isinstance(node, dict) else None
-        if not isinstance(output, dict):
             continue
+        gathered = [item for output in outputs if isinstance(output.get(key), list) for item in output[key]]
+        if gathered:
+            events.append(cls(gathered))
+    if "agentFlowExecutedData" in body:
+        events.append(AgentFlowExecutedDataEvent(body["agentFlowExecutedData"]))
+    for output in outputs:
         reason = output.get("reasonContent")  # a reasoning model's thinking: {thinking, thinkingDuration}
         if isinstance(reason, dict) and isinstance(reason.get("thinking"), str):
             duration = reason.get("thinkingDuration")

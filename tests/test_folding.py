@@ -204,3 +204,20 @@ def test_upload_helpers(tmp_path: object) -> None:
     assert upload.model_dump() == {"type": "file", "name": "note.txt", "mime": "text/plain",
                                    "data": "data:text/plain;base64,aGVsbG8="}
     assert Upload.from_url("https://x.test/a/b.jpg", mime="image/jpeg").name == "b.jpg"
+
+
+def test_agentflow_json_reply_gathers_tools_from_the_executed_nodes() -> None:
+    """A real agentflow v2 (Start -> Agent with a calculator) JSON reply: tools only inside the node output."""
+    from pathlib import Path
+
+
+    raw = (Path(__file__).parent / "fixtures" / "real_captures" / "agentflow_v2_agent_tool_nonstream.txt").read_bytes()
+    body = json.loads(raw.split(b"\r\n\r\n", 1)[1])
+    assert "usedTools" not in body
+    acc = fold(*events_from_json(body))
+    acc.raw = body
+    result = acc.prediction()
+    assert [(t.tool, t.tool_input, t.tool_output) for t in result.used_tools] == [("calculator", {"input": "2 + 2"}, "4")]
+    assert result.text == "The tool said: 4."
+    assert result.usage is not None
+    assert result.usage.total_tokens > 0

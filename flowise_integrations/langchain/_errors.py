@@ -1,0 +1,155 @@
+"""Errors that are both a core :class:`~flowise_integrations.FlowiseError` and a langchain-core ``ModelError``.
+
+Every core error class has a twin here, so ``except flowise_integrations.RateLimitError`` and
+``except langchain_core.exceptions.ModelRateLimitError`` both catch what ``ChatFlowise`` raises. The twin keeps
+every attribute of the original (``message``, ``partial``, ``status_code``, ``body``, ``retry_after``).
+"""
+
+from __future__ import annotations
+
+from langchain_core.exceptions import (
+    ModelAPIError,
+    ModelAuthenticationError,
+    ModelConnectionError,
+    ModelError,
+    ModelInvalidRequestError,
+    ModelNotFoundError,
+    ModelPermissionDeniedError,
+    ModelRateLimitError,
+    ModelTimeoutError,
+)
+
+from flowise_integrations.errors import (
+    AuthenticationError,
+    BadRequestError,
+    FlowExecutionError,
+    FlowiseAPIError,
+    FlowiseConnectionError,
+    FlowiseError,
+    FlowiseProtocolError,
+    FlowiseTimeoutError,
+    IncompleteStreamError,
+    InternalServerError,
+    LostAnswerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+)
+
+__all__ = [
+    "FlowiseModelAPIError",
+    "FlowiseModelAuthenticationError",
+    "FlowiseModelBadRequestError",
+    "FlowiseModelConnectionError",
+    "FlowiseModelError",
+    "FlowiseModelFlowExecutionError",
+    "FlowiseModelIncompleteStreamError",
+    "FlowiseModelInternalServerError",
+    "FlowiseModelLostAnswerError",
+    "FlowiseModelNotFoundError",
+    "FlowiseModelPayloadTooLargeError",
+    "FlowiseModelPermissionDeniedError",
+    "FlowiseModelProtocolError",
+    "FlowiseModelRateLimitError",
+    "FlowiseModelTimeoutError",
+    "to_model_error",
+]
+
+
+class FlowiseModelError(FlowiseError, ModelError):
+    """A Flowise failure with no more specific class."""
+
+
+class FlowiseModelConnectionError(FlowiseConnectionError, ModelConnectionError):
+    """The server could not be reached."""
+
+
+class FlowiseModelTimeoutError(FlowiseTimeoutError, ModelTimeoutError):
+    """A connect, read, write or pool timeout expired."""
+
+
+class FlowiseModelProtocolError(FlowiseProtocolError, ModelError):
+    """The server did not speak the Flowise protocol (usually a wrong ``base_url``)."""
+
+
+class FlowiseModelIncompleteStreamError(IncompleteStreamError, ModelConnectionError):
+    """The stream ended without Flowise's ``end`` event; ``partial`` holds what arrived."""
+
+
+class FlowiseModelLostAnswerError(LostAnswerError, ModelAPIError):
+    """Flowise stored an answer but never streamed it (see the core's ``LostAnswerError``)."""
+
+    is_retryable = False
+
+
+class FlowiseModelAPIError(FlowiseAPIError, ModelAPIError):
+    """Flowise refused or failed the request with an unmapped status."""
+
+
+class FlowiseModelBadRequestError(BadRequestError, ModelInvalidRequestError):
+    """HTTP 400/412/422."""
+
+
+class FlowiseModelAuthenticationError(AuthenticationError, ModelAuthenticationError):
+    """HTTP 401, or Flowise's ``Unauthorized`` error: the API key is missing or wrong."""
+
+
+class FlowiseModelPermissionDeniedError(PermissionDeniedError, ModelPermissionDeniedError):
+    """HTTP 403."""
+
+
+class FlowiseModelNotFoundError(NotFoundError, ModelNotFoundError):
+    """HTTP 404: the chatflow does not exist."""
+
+
+class FlowiseModelPayloadTooLargeError(PayloadTooLargeError, ModelInvalidRequestError):
+    """HTTP 413: the request (usually its uploads) is too large."""
+
+
+class FlowiseModelRateLimitError(RateLimitError, ModelRateLimitError):
+    """HTTP 429; ``retry_after`` is the server's hint in seconds."""
+
+
+class FlowiseModelInternalServerError(InternalServerError, ModelAPIError):
+    """HTTP 5xx."""
+
+
+class FlowiseModelFlowExecutionError(FlowExecutionError, ModelAPIError):
+    """The flow failed mid-stream (Flowise's in-band ``error`` event); ``partial`` keeps the text so far.
+
+    Not marked retryable: a retry re-runs the whole flow (and its side effects) after part of the answer was
+    already delivered.
+    """
+
+    is_retryable = False
+
+
+_TWINS: dict[type[FlowiseError], type[FlowiseError]] = {
+    FlowiseError: FlowiseModelError,
+    FlowiseConnectionError: FlowiseModelConnectionError,
+    FlowiseTimeoutError: FlowiseModelTimeoutError,
+    FlowiseProtocolError: FlowiseModelProtocolError,
+    IncompleteStreamError: FlowiseModelIncompleteStreamError,
+    LostAnswerError: FlowiseModelLostAnswerError,
+    FlowiseAPIError: FlowiseModelAPIError,
+    BadRequestError: FlowiseModelBadRequestError,
+    AuthenticationError: FlowiseModelAuthenticationError,
+    PermissionDeniedError: FlowiseModelPermissionDeniedError,
+    NotFoundError: FlowiseModelNotFoundError,
+    PayloadTooLargeError: FlowiseModelPayloadTooLargeError,
+    RateLimitError: FlowiseModelRateLimitError,
+    InternalServerError: FlowiseModelInternalServerError,
+    FlowExecutionError: FlowiseModelFlowExecutionError,
+}
+
+
+def to_model_error(exc: FlowiseError) -> FlowiseError:
+    """The LangChain twin of a core error, with the same message and attributes (raise it ``from exc``)."""
+    if isinstance(exc, ModelError):
+        return exc
+    twin = next((_TWINS[cls] for cls in type(exc).__mro__ if cls in _TWINS), FlowiseModelError)
+    new = twin.__new__(twin, *exc.args)
+    new.args = exc.args
+    new.__dict__.update(exc.__dict__)
+    return new

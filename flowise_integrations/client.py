@@ -65,6 +65,15 @@ class _ClientBase(Generic[_H]):
         self.recover_lost_answers = recover_lost_answers
         self._http: _H | None = http_client
         self._owns_http = http_client is None
+        self._answered: set[str] = set()  # flows that sent response headers: no hang watch needed any more
+
+    def _needs_watch(self, state: StreamState) -> bool:
+        """Watch for Flowise's silent hang until a flow has answered once (then it exists: send directly)."""
+        return state.streaming and self.diagnose_after is not None and state.chatflow_id not in self._answered
+
+    def _answering(self, state: StreamState) -> None:
+        if len(self._answered) < 4096:
+            self._answered.add(state.chatflow_id)
 
     def __repr__(self) -> str:
         key = "SecretStr('**********')" if self.api_key is not None else "None"
@@ -147,10 +156,9 @@ _PREDICTION_DOC = """
 class _StreamBase:
     """What both stream flavours expose besides iteration."""
 
-    def __init__(self, request: httpx.Request, state: StreamState, *, watch: bool) -> None:
+    def __init__(self, request: httpx.Request, state: StreamState) -> None:
         self._request = request
         self._state = state
-        self._watch = watch
         self._response: httpx.Response | None = None
 
     @property
@@ -180,15 +188,15 @@ class FlowiseStream(_StreamBase):
     of the loop closes the connection at once; ``cancel()`` also asks Flowise to abort the run.
     """
 
-    def __init__(self, client: FlowiseClient, request: httpx.Request, state: StreamState, *, watch: bool) -> None:
-        super().__init__(request, state, watch=watch)
+    def __init__(self, client: FlowiseClient, request: httpx.Request, state: StreamState) -> None:
+        super().__init__(request, state)
         self._client = client
         self._iterator = self._iterate()
 
     def open(self) -> FlowiseStream:
         """Send the request and check the status (done lazily by the first iteration otherwise)."""
         if self._response is None:
-            self._response = self._client._send(self._request, self._state, watch=self._watch)
+            self._response = self._client._send(self._request, self._state)
         return self
 
     def __enter__(self) -> FlowiseStream:
@@ -313,7 +321,7 @@ class FlowiseClient(_ClientBase[httpx.Client]):
             override_config=override_config, uploads=uploads, form=form, human_input=human_input,
             lead_email=lead_email, action=action, extra_body=extra_body, headers=headers, timeout=timeout,
         )  # fmt: skip
-        return FlowiseStream(self, request, state, watch=False).until_done()
+        return FlowiseStream(self, request, state).until_done()
 
     def stream(
         self,
@@ -343,7 +351,7 @@ class FlowiseClient(_ClientBase[httpx.Client]):
             override_config=override_config, uploads=uploads, form=form, human_input=human_input,
             lead_email=lead_email, action=action, extra_body=extra_body, headers=headers, timeout=timeout,
         )  # fmt: skip
-        return FlowiseStream(self, request, state, watch=self.diagnose_after is not None)
+        return FlowiseStream(self, request, state)
 
     predict.__doc__ = (predict.__doc__ or "") + _PREDICTION_DOC
     stream.__doc__ = (stream.__doc__ or "") + _PREDICTION_DOC
@@ -398,12 +406,16 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         except httpx.TransportError as exc:
             raise transport_error(exc) from exc
 
-    def _send(self, request: httpx.Request, state: StreamState, *, watch: bool) -> httpx.Response:
+    def _send(self, request: httpx.Request, state: StreamState) -> httpx.Response:
         """Send with retries (before the first byte only); return a 2xx response whose body is unread."""
         attempt = 0
         while True:
             try:
-                response = self._send_watched(request, state) if watch else self.http.send(request, stream=True)
+                if self._needs_watch(state):
+                    response = self._send_watched(request, state)
+                else:
+                    response = self.http.send(request, stream=True)
+                self._answering(state)
             except httpx.TransportError as exc:
                 delay = self.retry.after_exception(attempt, exc)
                 if delay is None:
@@ -464,17 +476,15 @@ class FlowiseClient(_ClientBase[httpx.Client]):
 class AsyncFlowiseStream(_StreamBase):
     """The async twin of :class:`FlowiseStream`: ``async with`` / ``async for``."""
 
-    def __init__(
-        self, client: AsyncFlowiseClient, request: httpx.Request, state: StreamState, *, watch: bool
-    ) -> None:
-        super().__init__(request, state, watch=watch)
+    def __init__(self, client: AsyncFlowiseClient, request: httpx.Request, state: StreamState) -> None:
+        super().__init__(request, state)
         self._client = client
         self._iterator = self._iterate()
 
     async def open(self) -> AsyncFlowiseStream:
         """Send the request and check the status (done lazily by the first iteration otherwise)."""
         if self._response is None:
-            self._response = await self._client._send(self._request, self._state, watch=self._watch)
+            self._response = await self._client._send(self._request, self._state)
         return self
 
     async def __aenter__(self) -> AsyncFlowiseStream:
@@ -596,7 +606,7 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
             override_config=override_config, uploads=uploads, form=form, human_input=human_input,
             lead_email=lead_email, action=action, extra_body=extra_body, headers=headers, timeout=timeout,
         )  # fmt: skip
-        return await AsyncFlowiseStream(self, request, state, watch=False).until_done()
+        return await AsyncFlowiseStream(self, request, state).until_done()
 
     def stream(
         self,
@@ -622,7 +632,7 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
             override_config=override_config, uploads=uploads, form=form, human_input=human_input,
             lead_email=lead_email, action=action, extra_body=extra_body, headers=headers, timeout=timeout,
         )  # fmt: skip
-        return AsyncFlowiseStream(self, request, state, watch=self.diagnose_after is not None)
+        return AsyncFlowiseStream(self, request, state)
 
     predict.__doc__ = (predict.__doc__ or "") + _PREDICTION_DOC
     stream.__doc__ = (stream.__doc__ or "") + _PREDICTION_DOC
@@ -675,15 +685,16 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
         except httpx.TransportError as exc:
             raise transport_error(exc) from exc
 
-    async def _send(self, request: httpx.Request, state: StreamState, *, watch: bool) -> httpx.Response:
+    async def _send(self, request: httpx.Request, state: StreamState) -> httpx.Response:
         """Send with retries (before the first byte only); return a 2xx response whose body is unread."""
         attempt = 0
         while True:
             try:
-                if watch:
+                if self._needs_watch(state):
                     response = await self._send_watched(request, state)
                 else:
                     response = await self.http.send(request, stream=True)
+                self._answering(state)
             except httpx.TransportError as exc:
                 delay = self.retry.after_exception(attempt, exc)
                 if delay is None:

@@ -223,3 +223,28 @@ def _wait_for(condition: object, timeout: float = 3.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_only_a_flow_that_never_answered_is_watched(fake: FakeFlowise, mode: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hang watch (a thread hop in sync code) costs nothing once a flow has answered: no pre-flight, ever."""
+    flow = fake.add_flow(FakeFlow(answer="ok"))
+    cls = FlowiseClient if mode == "sync" else AsyncFlowiseClient
+    watched: list[str] = []
+    original = cls._send_watched
+
+    def spy(self: object, request: httpx.Request, state: object) -> object:
+        watched.append(str(request.url))
+        return original(self, request, state)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cls, "_send_watched", spy)
+    if mode == "sync":
+        client = FlowiseClient("http://flowise.test", http_client=httpx.Client(transport=fake.transport()))
+        texts = [client.stream(flow, "hi").until_done().text for _ in range(3)]
+    else:
+        aclient = AsyncFlowiseClient("http://flowise.test", http_client=httpx.AsyncClient(transport=fake.async_transport()))
+        texts = [(await aclient.stream(flow, "hi").until_done()).text for _ in range(3)]
+    assert texts == ["ok"] * 3
+    assert len(watched) == 1
+    assert [r.method for r in fake.requests] == ["POST"] * 3  # and never a pre-flight GET

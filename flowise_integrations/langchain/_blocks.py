@@ -44,18 +44,25 @@ def _tool_blocks(tools: list[Any]) -> list[types.ContentBlock]:
             continue
         call_id = f"flowise_tool_{i}"
         args = tool.get("tool_input")
-        call: types.ServerToolCall = {
-            "type": "server_tool_call",
-            "id": call_id,
-            "name": str(tool.get("tool", "")),
-            "args": args if isinstance(args, dict) else {"input": args},
-        }
-        result: types.ServerToolResult = {
-            "type": "server_tool_result",
-            "tool_call_id": call_id,
-            "status": "error" if tool.get("error") else "success",
-            "output": tool.get("error") or tool.get("tool_output"),
-        }
+        # built as dicts and cast: langchain-core 1.8 declares more keys as required than 1.7 did
+        call = cast(
+            "types.ServerToolCall",
+            {
+                "type": "server_tool_call",
+                "id": call_id,
+                "name": str(tool.get("tool", "")),
+                "args": args if isinstance(args, dict) else {"input": args},
+            },
+        )
+        result = cast(
+            "types.ServerToolResult",
+            {
+                "type": "server_tool_result",
+                "tool_call_id": call_id,
+                "status": "error" if tool.get("error") else "success",
+                "output": tool.get("error") or tool.get("tool_output"),
+            },
+        )
         blocks += [call, result]
     return blocks
 
@@ -67,19 +74,20 @@ def _translate(message: AIMessage, *, streamed: bool) -> list[types.ContentBlock
     blocks: list[types.ContentBlock] = []
     reasoning = message.additional_kwargs.get("reasoning_content")
     if isinstance(reasoning, str) and reasoning:
-        blocks.append({"type": "reasoning", "reasoning": reasoning})
+        blocks.append(cast("types.ReasoningContentBlock", {"type": "reasoning", "reasoning": reasoning}))
     tools = metadata.get("used_tools")
     if isinstance(tools, list) and tools:
         blocks += _tool_blocks(tools)
     docs = metadata.get("source_documents")
     docs = [d for d in docs if isinstance(d, dict)] if isinstance(docs, list) else []
     if message.content or (docs and not streamed):
-        text: types.TextContentBlock = {"type": "text", "text": message.content}
+        text: dict[str, Any] = {"type": "text", "text": message.content}
         if docs and not streamed:
             text["annotations"] = [_citation(d) for d in docs]
-        blocks.append(text)
+        blocks.append(cast("types.TextContentBlock", text))
     if docs and streamed:
-        blocks.append({"type": "non_standard", "value": {"type": "flowise_source_documents", "source_documents": docs}})
+        value = {"type": "flowise_source_documents", "source_documents": docs}
+        blocks.append(cast("types.NonStandardContentBlock", {"type": "non_standard", "value": value}))
     return blocks
 
 

@@ -3,7 +3,7 @@
 - ``token`` and ``thinking`` text append;
 - cumulative payloads (``sourceDocuments``, ``usedTools``, ``calledTools``, ``agentReasoning``,
   ``agentFlowExecutedData``, ``artifacts``, ``fileAnnotations``, ``action``) replace what came before;
-- ``usageMetadata`` sums (agentflow v2 sends one per model call);
+- usage sums ``usageMetadata`` events, unless the executed agentflow nodes report their own (more complete) usage;
 - ``metadata`` brings the ids; ``followUpPrompts`` is JSON-decoded however many times it was encoded;
 - ``start`` is never content.
 
@@ -199,7 +199,7 @@ class PredictionAccumulator:
             follow_up_prompts=decode_follow_up_prompts(meta.get("followUpPrompts")),
             flow_variables=flow_vars if isinstance(flow_vars, dict) else {},
             action=action if isinstance(action, dict) else None,
-            usage=self.usage,
+            usage=_node_usage(snaps.get("agent_flow_executed_data")) or self.usage,
             thinking="".join(self._thinking),
             thinking_duration=self.thinking_duration,
             streamed=self.streamed,
@@ -210,6 +210,21 @@ class PredictionAccumulator:
             malformed_frames=list(self.malformed),
             raw=raw,
         )
+
+
+def _node_usage(nodes: Any) -> Usage | None:
+    """Agentflow usage summed over the executed nodes' outputs: what the run really used.
+
+    Preferred over the streamed ``usageMetadata`` events, which Flowise sends for one model call per node only
+    (an Agent node that called a tool reports 22 tokens there, 66 in its output).
+    """
+    total: Usage | None = None
+    for output in _node_outputs({"agentFlowExecutedData": nodes}) if isinstance(nodes, list) else ():
+        usage = output.get("usageMetadata")
+        if isinstance(usage, dict):
+            node = Usage.model_validate(usage)
+            total = node if total is None else total + node
+    return total
 
 
 def _list_of(model: Any, value: Any) -> list[Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
@@ -128,6 +129,12 @@ class _ClientBase(Generic[_H]):
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Request:
         return httpx.Request("GET", self._url(path), params=params, headers=auth_headers(self.api_key))
+
+    def _is_streaming(self, chatflow_id: str, response: httpx.Response) -> bool:
+        error = error_from_probe(chatflow_id, response.status_code, response.content)  # 500 "not found" -> 404
+        if error is not None:
+            raise error
+        return bool(self._json_or_raise(response).get("isStreaming"))
 
     def _json_or_raise(self, response: httpx.Response) -> Any:
         if response.status_code >= 400:
@@ -275,8 +282,6 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         >>> client.predict(chatflow_id, "What is Flowise?").text             # doctest: +SKIP
     """
 
-    _executor: concurrent.futures.ThreadPoolExecutor | None = None
-
     @property
     def http(self) -> httpx.Client:
         """The underlying ``httpx.Client`` (created on first use)."""
@@ -285,9 +290,6 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         return self._http
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
         if self._http is not None and self._owns_http:
             self._http.close()
 
@@ -378,9 +380,8 @@ class FlowiseClient(_ClientBase[httpx.Client]):
 
     def is_streaming(self, chatflow_id: str) -> bool:
         """Whether Flowise will stream this flow (``GET /api/v1/chatflows-streaming/{id}``)."""
-        return bool(self._json_or_raise(self._plain(self._get(f"chatflows-streaming/{chatflow_id}"))).get(
-            "isStreaming"
-        ))
+        response = self._plain(self._get(f"chatflows-streaming/{chatflow_id}"))
+        return self._is_streaming(chatflow_id, response)
 
     def get_chat_messages(
         self,
@@ -435,10 +436,16 @@ class FlowiseClient(_ClientBase[httpx.Client]):
     def _send_watched(self, request: httpx.Request, state: StreamState) -> httpx.Response:
         # Flowise never answers a streaming request for an unknown chatflow. If no headers arrive within
         # `diagnose_after`, ask GET /chatflows-streaming/{id} whether the flow exists, while still waiting.
-        if self._executor is None:
-            # threads are made on demand, one per concurrently waiting send, up to the connection limit
-            self._executor = concurrent.futures.ThreadPoolExecutor(1000, thread_name_prefix="flowise-send")
-        future = self._executor.submit(self.http.send, request, stream=True)
+        # The send runs in a daemon thread: an abandoned one (unknown flow) never keeps the process alive.
+        future: concurrent.futures.Future[httpx.Response] = concurrent.futures.Future()
+
+        def send() -> None:
+            try:
+                future.set_result(self.http.send(request, stream=True))
+            except BaseException as exc:  # handed to the waiting caller
+                future.set_exception(exc)
+
+        threading.Thread(target=send, name="flowise-send", daemon=True).start()
         try:
             return future.result(timeout=self.diagnose_after)
         except concurrent.futures.TimeoutError:
@@ -660,7 +667,7 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
     async def is_streaming(self, chatflow_id: str) -> bool:
         """Whether Flowise will stream this flow (``GET /api/v1/chatflows-streaming/{id}``)."""
         response = await self._plain(self._get(f"chatflows-streaming/{chatflow_id}"))
-        return bool(self._json_or_raise(response).get("isStreaming"))
+        return self._is_streaming(chatflow_id, response)
 
     async def get_chat_messages(
         self,

@@ -248,3 +248,38 @@ async def test_only_a_flow_that_never_answered_is_watched(fake: FakeFlowise, mod
     assert texts == ["ok"] * 3
     assert len(watched) == 1
     assert [r.method for r in fake.requests] == ["POST"] * 3  # and never a pre-flight GET
+
+
+async def test_is_streaming_and_helpers(fake: FakeFlowise) -> None:
+    streamable = fake.add_flow(FakeFlow())
+    plain = fake.add_flow(FakeFlow(streaming=False))
+    client = FlowiseClient("http://flowise.test", http_client=httpx.Client(transport=fake.transport()))
+    assert client.is_streaming(streamable) is True
+    assert client.is_streaming(plain) is False
+    with pytest.raises(NotFoundError):  # Flowise answers this probe with a 500 "... not found"
+        client.is_streaming(UNKNOWN)
+    assert client.ping() is True
+    assert client.version() == "3.1.4"
+    aclient = AsyncFlowiseClient("http://flowise.test", http_client=httpx.AsyncClient(transport=fake.async_transport()))
+    assert await aclient.is_streaming(streamable) is True
+    with pytest.raises(NotFoundError):
+        await aclient.is_streaming(UNKNOWN)
+    assert await aclient.ping() is True
+    assert await aclient.version() == "3.1.4"
+
+
+def test_a_script_that_hits_an_unknown_chatflow_exits_promptly(fake: FakeFlowise, served: str) -> None:
+    """The abandoned watched send (Flowise never answers) must not keep the interpreter alive until the timeout."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from flowise_integrations import FlowiseClient, NotFoundError\n"
+        f"client = FlowiseClient({served!r}, timeout=60, diagnose_after=0.3)\n"
+        f"try:\n    client.stream({UNKNOWN!r}, 'hi').until_done()\nexcept NotFoundError:\n    sys.exit(0)\n"
+        "sys.exit(1)\n"
+    )
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", script], timeout=30, check=False)
+    assert result.returncode == 0
+    assert time.perf_counter() - start < 10  # not the 60 s read timeout

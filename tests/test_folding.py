@@ -221,3 +221,23 @@ def test_agentflow_json_reply_gathers_tools_from_the_executed_nodes() -> None:
     assert result.text == "The tool said: 4."
     assert result.usage is not None
     assert result.usage.total_tokens > 0
+
+
+def test_agentflow_usage_is_the_same_streamed_or_not() -> None:
+    """Flowise streams usage for one model call of a tool-calling Agent node (22) but the node output has 66."""
+    from pathlib import Path
+
+    from flowise_integrations.exchange import StreamState
+
+    captures = Path(__file__).parent / "fixtures" / "real_captures"
+    body = json.loads((captures / "agentflow_v2_agent_tool_nonstream.txt").read_bytes().split(b"\r\n\r\n", 1)[1])
+    acc = fold(*events_from_json(body))
+    acc.raw = body
+    from_json = acc.prediction()
+    state = StreamState("flow", None, streaming=True)
+    state.feed((captures / "agentflow_v2_agent_tool_stream.txt").read_bytes().split(b"\r\n\r\n", 1)[1])
+    streamed = state.result
+    assert streamed.usage == from_json.usage
+    assert from_json.usage is not None
+    assert from_json.usage.total_tokens == 66
+    assert [t.tool for t in streamed.used_tools] == [t.tool for t in from_json.used_tools] == ["calculator"]

@@ -185,6 +185,9 @@ def test_session_ids_and_memory_rows(fake: FakeFlowise, client: httpx.Client) ->
                              "chatType", "chatId", "memoryType", "sessionId", "createdDate", "leadEmail",
                              "followUpPrompts"]  # fmt: skip
     assert rows[0]["chatType"] == "EXTERNAL"
+    no_memory = fake.add_flow(FakeFlow(tokens=["a"]))
+    predict(client, no_memory, chatId="c-3")
+    assert {r["memoryType"] for r in fake.chat_messages if r["chatId"] == "c-3"} == {""}  # ``label || ''``
 
 
 @pytest.mark.parametrize(
@@ -242,6 +245,25 @@ def test_agentflow_thinking_usage_and_memory(fake: FakeFlowise, client: httpx.Cl
     assert fake.credential_id in body.decode()  # the stream leaks it, the JSON reply does not
     rows = fake.chat_messages
     assert rows[-1]["executionId"] == reply["executionId"] and rows[-1]["memoryType"] is None
+    stored = client.get(f"/api/v1/chatmessage/{flow}?chatId=c-1", headers={"Authorization": f"Bearer {KEY}"}).json()
+    assert isinstance(stored[-1]["execution"]["workspaceId"], str)
+    assert list(llm["input"])[2:6] == ["llmEnableMemory", "llmMemoryType", "llmMemoryWindowSize",
+                                       "llmMemoryMaxTokenLimit"]  # fmt: skip
+
+
+def test_agentflow_agent_node_calls_its_tools(fake: FakeFlowise, client: httpx.Client) -> None:
+    calc = {"tool": "calculator", "toolInput": {"input": "2 + 2"}, "toolOutput": "4"}
+    flow = fake.add_flow(FakeFlow(kind="agentflow", node="agent", answer="It is 4.", used_tools=[calc]))
+    found = events(stream(client, flow).content)
+    called = [e["data"] for e in found if e["event"] == "calledTools"]
+    assert called == [[{**calc, "toolOutput": ""}], []]  # announced before the answer, then the final []
+    assert tokens(stream(client, flow).content) == [""] * 8 + ["It", " is", " 4."] + [""] * 2
+    assert {"event": "usedTools", "data": [calc]} in found
+    agent = predict(client, flow).json()["agentFlowExecutedData"][1]
+    assert (agent["nodeId"], agent["nodeLabel"]) == ("agentAgentflow_0", "Calculator Agent")
+    assert [m["role"] for m in agent["data"]["input"]["messages"]] == ["system", "user", "assistant", "tool"]
+    assert agent["data"]["output"]["usageMetadata"]["tool_call_tokens"] == 44
+    assert [t["name"] for t in agent["data"]["output"]["availableTools"]] == ["calculator"]
 
 
 def test_agentflow_error_sequence(fake: FakeFlowise, client: httpx.Client) -> None:
@@ -441,7 +463,7 @@ def _stream_then_abort(
     return events(bytes(body))
 
 
-def test_abort_terminates_an_agentflow(fake: FakeFlowise, client: httpx.Client) -> None:
+def test_abort_fails_the_streaming_agentflow_node(fake: FakeFlowise, client: httpx.Client) -> None:
     found = _stream_then_abort(fake, client, FakeFlow(kind="agentflow", tokens=list("abcdefgh"), token_delay=0.01))
     assert [e["event"] for e in found][-5:] == [
         "nextAgentFlow",
@@ -450,9 +472,16 @@ def test_abort_terminates_an_agentflow(fake: FakeFlowise, client: httpx.Client) 
         "error",
         "end",
     ]
-    assert found[-5]["data"] == {"nodeId": "llmAgentflow_0", "nodeLabel": "Translator", "status": "TERMINATED"}
-    assert found[-3]["data"] == "TERMINATED"
-    assert found[-2]["data"] == "Error: predictionsServices.buildChatflow - Flow execution was cancelled"
+    error = "Error in LLM node: This operation was aborted"  # Flowise 3.1.4: the LLM call's AbortError
+    assert found[-5]["data"] == {
+        "nodeId": "llmAgentflow_0",
+        "nodeLabel": "Translator",
+        "status": "ERROR",
+        "error": error,
+    }
+    assert found[-4]["data"][-1]["status"] == "ERROR"
+    assert found[-3]["data"] == "ERROR"
+    assert found[-2]["data"] == f"Error: predictionsServices.buildChatflow - {error}"
 
 
 def test_abort_a_multiagent_flow(fake: FakeFlowise, client: httpx.Client) -> None:

@@ -86,8 +86,9 @@ CASES: dict[str, Case] = {
     "tool_agent_nonstream": Case(_tool_agent),
     "tool_agent_detailed_stream": Case(lambda: _tool_agent(agent_trace=_agent_trace())),
     "tool_agent_detailed_nonstream": Case(lambda: _tool_agent(agent_trace=_agent_trace())),
-    "agentflow_v2_stream": Case(lambda: FakeFlow(kind="agentflow")),
-    "agentflow_v2_nonstream": Case(lambda: FakeFlow(kind="agentflow")),
+    # a hand-built flow: its LLM node has no memory type/window/token-limit inputs (UI-built flows do)
+    "agentflow_v2_stream": Case(lambda: FakeFlow(kind="agentflow", memory_settings=False)),
+    "agentflow_v2_nonstream": Case(lambda: FakeFlow(kind="agentflow", memory_settings=False)),
     "llm_chain_error_stream": Case(lambda: FakeFlow(error="400 fake upstream error (TRIGGER_ERROR)")),
     "llm_chain_error_nonstream": Case(lambda: FakeFlow(error="400 fake upstream error (TRIGGER_ERROR)")),
     "protected_no_key_stream": Case(lambda: FakeFlow(api_key=FLOW_KEY)),
@@ -261,6 +262,31 @@ def test_replay_matches_capture(name: str, mode: str) -> None:
         frames = SSE_FRAME.findall(capture.body)
         assert b"".join(frames) == capture.body
         assert [normalize_body(p) for p in got.parts] == [normalize_body(f) for f in frames]
+
+
+REAL_CAPTURES = TRANSCRIPTS.parent / "real_captures"  # recorded by tests/e2e/refresh_captures.py
+PER_RUN = re.compile(rb"call_[0-9a-f]{8}|chatcmpl-[0-9a-f]{12}|http://127\.0\.0\.1:\d+/v1")
+
+
+@pytest.mark.parametrize("mode", ["stream", "nonstream"])
+@pytest.mark.parametrize(
+    ("name", "flow"),
+    [
+        ("agentflow_v2_llm", FakeFlow(kind="agentflow")),
+        ("agentflow_v2_agent_tool", FakeFlow(kind="agentflow", node="agent", answer="The tool said: 4.",
+                                             used_tools=CALCULATOR)),
+    ],
+)  # fmt: skip
+def test_agentflow_matches_the_ui_built_flow_captures(name: str, flow: FakeFlow, mode: str) -> None:
+    """The e2e harness's UI-built agentflows (LLM node; Agent node with a calculator), body bytes."""
+    raw = (REAL_CAPTURES / f"{name}_{mode}.txt").read_bytes()
+    request = json.loads((REAL_CAPTURES / f"{name}_{mode}.request.json").read_text())
+    fake = FakeFlowise()
+    got = transport_exchange(
+        fake, "POST", f"/api/v1/prediction/{fake.add_flow(flow)}", json.dumps(request).encode(), {}
+    )
+    expected = raw.partition(b"\r\n\r\n")[2]
+    assert normalize_body(PER_RUN.sub(b"<per-run>", got.body)) == normalize_body(PER_RUN.sub(b"<per-run>", expected))
 
 
 def test_unknown_chatflow_stream_capture_is_silence_over_loopback() -> None:

@@ -9,9 +9,10 @@ from typing import Any, Final, Literal
 
 from .wire import Undefined
 
-__all__ = ["DEFAULT_ANSWER", "DEFAULT_USAGE", "FakeFlow", "FlowKind", "split_tokens"]
+__all__ = ["DEFAULT_ANSWER", "DEFAULT_USAGE", "AgentflowNode", "FakeFlow", "FlowKind", "split_tokens"]
 
 FlowKind = Literal["chatflow", "agentflow", "multiagent"]
+AgentflowNode = Literal["llm", "agent"]
 
 DEFAULT_ANSWER: Final = "Hello from the fake LLM! This answer is streamed token by token."
 DEFAULT_USAGE: Final[dict[str, Any]] = {
@@ -56,6 +57,11 @@ class FakeFlow:
     Faults: ``api_key`` (flow-level key), ``error`` after ``error_after`` tokens, ``drop_after`` tokens then
     EOF, ``lose_tokens`` (queue-mode bug: only metadata + end), ``heartbeats``, ``http_errors`` (the first
     prediction requests get these ``(status, headers, body)`` replies), ``streaming=False`` (JSON only).
+
+    Agentflow shape: ``node`` is the node after Start: ``"llm"`` (LLM "Translator") or ``"agent"`` (Agent
+    "Calculator Agent", whose tools are the ``used_tools``: it announces them in ``calledTools`` before
+    answering). ``memory_settings=False`` leaves the memory type/window/token-limit inputs out of the node's
+    executed data, as in the hand-built flow of ``tests/fixtures/transcripts`` (UI/REST-built flows have them).
     """
 
     id: str | None = None
@@ -90,6 +96,8 @@ class FakeFlow:
     heartbeats: int = 0
     heartbeat_interval: float = 0.0
     http_errors: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
+    node: AgentflowNode = "llm"
+    memory_settings: bool = True
 
     def text_and_tokens(self, body: dict[str, Any]) -> tuple[str, list[str]]:
         """The final answer for this request and the tokens that stream it."""

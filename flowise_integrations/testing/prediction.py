@@ -161,7 +161,7 @@ def _store(state: ServerState, turn: Turn, user_date: str) -> None:
         "chatflowid": turn.flow_id,
         "chat_id": turn.chat_id,
         "session_id": turn.session_id,
-        "memory_type": None if is_agentflow else flow.memory_type,
+        "memory_type": None if is_agentflow else (flow.memory_type or ""),  # ``memoryNode?.data.label || ''``
         "execution_id": turn.execution_id if is_agentflow else None,
     }
     user = chat_message_row(
@@ -177,11 +177,11 @@ def _store(state: ServerState, turn: Turn, user_date: str) -> None:
     api = chat_message_row(role="apiMessage", content=content, message_id=turn.chat_message_id, **common, **columns)
     if is_agentflow:
         with state.lock:
-            state.executions[turn.execution_id] = _execution_row(turn, user_date)
+            state.executions[turn.execution_id] = _execution_row(turn, user_date, state.workspace_id)
     state.store_messages(user, api)
 
 
-def _execution_row(turn: Turn, created: str) -> dict[str, Any]:
+def _execution_row(turn: Turn, created: str, workspace_id: str) -> dict[str, Any]:
     return {
         "id": turn.execution_id,
         "executionData": js_json(turn.executed_data).decode("utf-8"),
@@ -193,7 +193,7 @@ def _execution_row(turn: Turn, created: str) -> dict[str, Any]:
         "createdDate": created,
         "updatedDate": js_now_iso(),
         "stoppedDate": None,
-        "workspaceId": None,
+        "workspaceId": workspace_id,
     }
 
 

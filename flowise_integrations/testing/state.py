@@ -21,6 +21,7 @@ class ServerState:
         self.version = version
         self.api_key = api_key
         self.credential_id = str(uuid.uuid4())
+        self.workspace_id = str(uuid.uuid4())
         self.lock = threading.RLock()
         self.flows: dict[str, FakeFlow] = {}
         self.requests: list[RecordedRequest] = []

@@ -167,8 +167,10 @@ def main() -> None:
         print(f"{name:42} {med[name]:9.2f} {med[name] / f:8.2f}x {med_ttft[name]:9.0f} {med_ttft[name] / t:8.2f}x")
     ours = med["ours sync  (FlowiseClient.stream)"]
     sdk = med["official SDK flowise 1.0.4"]
-    print(f"\nours sync vs official SDK per token: {ours / sdk:.2f}x; "
-          f"TTFT: {med_ttft['ours sync  (FlowiseClient.stream)'] / med_ttft['official SDK flowise 1.0.4']:.2f}x")
+    print(
+        f"\nours sync vs official SDK per token: {ours / sdk:.2f}x; "
+        f"TTFT: {med_ttft['ours sync  (FlowiseClient.stream)'] / med_ttft['official SDK flowise 1.0.4']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

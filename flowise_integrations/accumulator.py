@@ -238,7 +238,14 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 
 _METADATA_KEYS = (
-    "chatId", "chatMessageId", "question", "sessionId", "memoryType", "followUpPrompts", "flowVariables", "action",
+    "chatId",
+    "chatMessageId",
+    "question",
+    "sessionId",
+    "memoryType",
+    "followUpPrompts",
+    "flowVariables",
+    "action",
 )
 
 

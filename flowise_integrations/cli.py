@@ -165,8 +165,9 @@ def _show_event(console: Console, event: FlowiseEvent) -> None:
         pass  # shown as tables at the end
 
 
-def _wing_answer(via: str, client: FlowiseClient, chatflow_id: str, question: str, session_id: str | None,
-                 console: Console) -> Prediction:
+def _wing_answer(
+    via: str, client: FlowiseClient, chatflow_id: str, question: str, session_id: str | None, console: Console
+) -> Prediction:
     """Stream through a framework wing, printing its text deltas, and rebuild a Prediction from its extras."""
     api_key = client.api_key.get_secret_value() if client.api_key else None
     if via == "langchain":
@@ -174,16 +175,22 @@ def _wing_answer(via: str, client: FlowiseClient, chatflow_id: str, question: st
 
         from .langchain import ChatFlowise
 
-        model = ChatFlowise(chatflow_id=chatflow_id, base_url=client.base_url, api_key=api_key, session_id=session_id,
-                            timeout=client.timeout.read)
+        model = ChatFlowise(
+            chatflow_id=chatflow_id,
+            base_url=client.base_url,
+            api_key=api_key,
+            session_id=session_id,
+            timeout=client.timeout.read,
+        )
         final: Any = None
         for chunk in model.stream([HumanMessage(question)]):
             console.write(chunk.text)
             final = chunk if final is None else final + chunk
         console.end_line()
         usage = getattr(final, "usage_metadata", None)
-        return _prediction_from_extras(final.text if final is not None else "",
-                                       final.response_metadata if final is not None else {}, usage)
+        return _prediction_from_extras(
+            final.text if final is not None else "", final.response_metadata if final is not None else {}, usage
+        )
     from llama_index.core.base.llms.types import ChatMessage
 
     from .llama_index import FlowiseLLM
@@ -198,8 +205,11 @@ def _wing_answer(via: str, client: FlowiseClient, chatflow_id: str, question: st
         llm.close()
     console.end_line()
     raw = dict(last.raw or {}) if last is not None else {}
-    return _prediction_from_extras(last.message.content or "" if last is not None else "",
-                                   last.additional_kwargs if last is not None else {}, raw.get("usage"))
+    return _prediction_from_extras(
+        last.message.content or "" if last is not None else "",
+        last.additional_kwargs if last is not None else {},
+        raw.get("usage"),
+    )
 
 
 def _prediction_from_extras(text: str, extras: dict[str, Any], usage: Any) -> Prediction:
@@ -211,11 +221,11 @@ def _prediction_from_extras(text: str, extras: dict[str, Any], usage: Any) -> Pr
     return Prediction.model_validate(fields)
 
 
-def _answer(args: argparse.Namespace, client: FlowiseClient, console: Console, question: str,
-            session_id: str | None) -> Prediction:
+def _answer(
+    args: argparse.Namespace, client: FlowiseClient, console: Console, question: str, session_id: str | None
+) -> Prediction:
     if args.via == "core":
-        return run_core(client, args.chatflow, question, session_id=session_id, console=console,
-                        json_lines=args.json)
+        return run_core(client, args.chatflow, question, session_id=session_id, console=console, json_lines=args.json)
     return _wing_answer(args.via, client, args.chatflow, question, session_id, console)
 
 
@@ -232,8 +242,9 @@ def cmd_chat(args: argparse.Namespace, console: Console) -> int:
                 render_extras(console, result)
             return 0
         session = args.session or str(uuid.uuid4())
-        console.line(f"chatting with {args.chatflow} on {client.base_url} (session {session}); Ctrl-D to quit",
-                     style="dim")
+        console.line(
+            f"chatting with {args.chatflow} on {client.base_url} (session {session}); Ctrl-D to quit", style="dim"
+        )
         while True:
             try:
                 question = input("you> ").strip()
@@ -271,10 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="ask a flow (interactive when no question is given)")
     chat.add_argument("question", nargs="?", help="the question; omit for an interactive session")
-    chat.add_argument("--base-url", default=os.environ.get("FLOWISE_BASE_URL"),
-                      help="Flowise server (env FLOWISE_BASE_URL; default http://localhost:3000)")
-    chat.add_argument("--chatflow", default=os.environ.get("FLOWISE_CHATFLOW_ID"),
-                      help="chatflow/agentflow id (env FLOWISE_CHATFLOW_ID)")
+    chat.add_argument(
+        "--base-url",
+        default=os.environ.get("FLOWISE_BASE_URL"),
+        help="Flowise server (env FLOWISE_BASE_URL; default http://localhost:3000)",
+    )
+    chat.add_argument(
+        "--chatflow",
+        default=os.environ.get("FLOWISE_CHATFLOW_ID"),
+        help="chatflow/agentflow id (env FLOWISE_CHATFLOW_ID)",
+    )
     chat.add_argument("--api-key", default=None, help="API key (env FLOWISE_API_KEY)")
     chat.add_argument("--session", default=None, help="server-side memory session id, for multi-turn")
     chat.add_argument("--via", choices=VIAS, default="core", help="which layer answers (default: core)")

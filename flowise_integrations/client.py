@@ -574,9 +574,7 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
     def http(self) -> httpx.AsyncClient:
         """The underlying ``httpx.AsyncClient`` (created on first use, per instance)."""
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=self.timeout, limits=_LIMITS, headers=_DEFAULT_HEADERS
-            )
+            self._http = httpx.AsyncClient(timeout=self.timeout, limits=_LIMITS, headers=_DEFAULT_HEADERS)
         return self._http
 
     async def aclose(self) -> None:

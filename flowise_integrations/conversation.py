@@ -73,6 +73,4 @@ def to_prediction_input(turns: Sequence[Turn], *, server_memory: bool = False) -
                     stacklevel=3,
                 )
     # system turns after the question (rare) were appended above in order; the question stays last
-    return ConversationInput(
-        question=question_turn.content, history=history, uploads=list(question_turn.uploads)
-    )
+    return ConversationInput(question=question_turn.content, history=history, uploads=list(question_turn.uploads))

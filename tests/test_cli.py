@@ -38,7 +38,9 @@ def server() -> Iterator[tuple[FakeFlowise, str, dict[str, str]]]:
         "protected": fake.add_flow(FakeFlow(api_key="right-key")),
         "broken": fake.add_flow(FakeFlow(error="the LLM is down", error_after=1)),
         "slow": fake.add_flow(FakeFlow(kind="agentflow", tokens=["tick "] * 400, token_delay=0.02)),
-        "memory": fake.add_flow(FakeFlow(memory_type="Buffer Memory", respond=lambda body: f"echo: {body['question']}")),
+        "memory": fake.add_flow(
+            FakeFlow(memory_type="Buffer Memory", respond=lambda body: f"echo: {body['question']}")
+        ),
     }
     with fake.serve() as base_url:
         yield fake, base_url, flows
@@ -89,14 +91,19 @@ def test_interactive_session_keeps_one_session(server: tuple[FakeFlowise, str, d
     fake, base_url, flows = server
     proc = subprocess.run(
         [sys.executable, "-m", "flowise_integrations", "chat", "--base-url", base_url, "--chatflow", flows["memory"]],
-        input="first\nsecond\n", capture_output=True, text=True, timeout=60, check=False,
+        input="first\nsecond\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**os.environ, "NO_COLOR": "1"},
     )
     assert proc.returncode == 0, proc.stderr
     assert "echo: first" in proc.stdout
     assert "echo: second" in proc.stdout
-    sessions = {r.json["overrideConfig"]["sessionId"] for r in fake.requests
-                if r.json and r.path.endswith(flows["memory"])}
+    sessions = {
+        r.json["overrideConfig"]["sessionId"] for r in fake.requests if r.json and r.path.endswith(flows["memory"])
+    }
     assert len(sessions) == 1
 
 
@@ -104,9 +111,15 @@ def test_interactive_session_keeps_one_session(server: tuple[FakeFlowise, str, d
     ("args", "message"),
     [
         (["--chatflow", "00000000-0000-4000-8000-000000000000"], "error: NotFoundError: Chatflow"),
-        (["--chatflow", "PROTECTED"], "error: AuthenticationError: Error: predictionsServices.buildChatflow - Unauthorized"),
+        (
+            ["--chatflow", "PROTECTED"],
+            "error: AuthenticationError: Error: predictionsServices.buildChatflow - Unauthorized",
+        ),
         (["--chatflow", "PROTECTED", "--api-key", "wrong"], "error: AuthenticationError:"),
-        (["--chatflow", "BROKEN"], "error: FlowExecutionError: Error: predictionsServices.buildChatflow - the LLM is down"),
+        (
+            ["--chatflow", "BROKEN"],
+            "error: FlowExecutionError: Error: predictionsServices.buildChatflow - the LLM is down",
+        ),
         (["--chatflow", "RAG", "--base-url", "http://127.0.0.1:9"], "error: FlowiseConnectionError: cannot reach"),
         (["--chatflow", "RAG", "--base-url", "ftp://nope"], "error: base_url must start with http:// or https://"),
         (["--chatflow", "RAG", "--base-url", "BASE/some/ui/route"], "error: FlowiseProtocolError: unexpected 200"),
@@ -136,9 +149,21 @@ def test_usage_errors_exit_2() -> None:
 def test_ctrl_c_aborts_the_flow_on_the_server(server: tuple[FakeFlowise, str, dict[str, str]]) -> None:
     fake, base_url, flows = server
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flowise_integrations", "chat", "go", "--base-url", base_url, "--chatflow",
-         flows["slow"]],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"},
+        [
+            sys.executable,
+            "-m",
+            "flowise_integrations",
+            "chat",
+            "go",
+            "--base-url",
+            base_url,
+            "--chatflow",
+            flows["slow"],
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
     )
     assert proc.stdout is not None
     seen = ""

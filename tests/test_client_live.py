@@ -136,8 +136,11 @@ def test_the_request_body_is_exactly_what_flowise_expects(fake: FakeFlowise) -> 
         flow,
         "and now?",
         chat_id="chat-1",
-        history=[ChatTurn(role="user", content="hi"), {"role": "assistant", "content": "hello"},
-                 {"type": "userMessage", "message": "legacy"}],
+        history=[
+            ChatTurn(role="user", content="hi"),
+            {"role": "assistant", "content": "hello"},
+            {"type": "userMessage", "message": "legacy"},
+        ],
         override_config={"temperature": 0},
         uploads=[Upload.from_bytes(b"\x89PNG", name="a.png"), Upload.from_url("https://x.test/cat.png")],
         human_input=HumanInput(type="proceed", start_node_id="humanInput_0", feedback="ok"),
@@ -226,8 +229,9 @@ def _wait_for(condition: object, timeout: float = 3.0) -> None:
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-async def test_only_a_flow_that_never_answered_is_watched(fake: FakeFlowise, mode: str,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_only_a_flow_that_never_answered_is_watched(
+    fake: FakeFlowise, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The hang watch (a thread hop in sync code) costs nothing once a flow has answered: no pre-flight, ever."""
     flow = fake.add_flow(FakeFlow(answer="ok"))
     cls = FlowiseClient if mode == "sync" else AsyncFlowiseClient
@@ -243,7 +247,9 @@ async def test_only_a_flow_that_never_answered_is_watched(fake: FakeFlowise, mod
         client = FlowiseClient("http://flowise.test", http_client=httpx.Client(transport=fake.transport()))
         texts = [client.stream(flow, "hi").until_done().text for _ in range(3)]
     else:
-        aclient = AsyncFlowiseClient("http://flowise.test", http_client=httpx.AsyncClient(transport=fake.async_transport()))
+        aclient = AsyncFlowiseClient(
+            "http://flowise.test", http_client=httpx.AsyncClient(transport=fake.async_transport())
+        )
         texts = [(await aclient.stream(flow, "hi").until_done()).text for _ in range(3)]
     assert texts == ["ok"] * 3
     assert len(watched) == 1

@@ -66,21 +66,56 @@ JSON = {"content-type": "application/json; charset=utf-8"}
         (400, flowise_error(400, "Invalid Chatflow ID"), JSON, BadRequestError, "Invalid Chatflow ID"),
         (401, b'{"error":"Unauthorized Access"}', JSON, AuthenticationError, "Unauthorized Access"),
         (403, b'{"message":"Forbidden"}', JSON, PermissionDeniedError, "Forbidden"),
-        (403, b"This site is not allowed to access this chatbot", {"content-type": "text/html"},
-         PermissionDeniedError, "This site is not allowed to access this chatbot"),
-        (404, flowise_error(404, "Chatflow x not found in the database!"), JSON, NotFoundError,
-         "Chatflow x not found in the database!"),
+        (
+            403,
+            b"This site is not allowed to access this chatbot",
+            {"content-type": "text/html"},
+            PermissionDeniedError,
+            "This site is not allowed to access this chatbot",
+        ),
+        (
+            404,
+            flowise_error(404, "Chatflow x not found in the database!"),
+            JSON,
+            NotFoundError,
+            "Chatflow x not found in the database!",
+        ),
         (412, flowise_error(412, "Error: id not provided!"), JSON, BadRequestError, "Error: id not provided!"),
-        (413, b"request entity too large", {"content-type": "text/html"}, PayloadTooLargeError,
-         "request entity too large"),
-        (429, b"Too many requests, please try again later.", {"content-type": "text/html", "retry-after": "7"},
-         RateLimitError, "Too many requests, please try again later."),
-        (500, flowise_error(500, "Error: predictionsServices.buildChatflow - Unauthorized"), JSON,
-         AuthenticationError, "Error: predictionsServices.buildChatflow - Unauthorized"),
-        (500, flowise_error(500, "Error: predictionsServices.buildChatflow - boom"), JSON, FlowExecutionError,
-         "Error: predictionsServices.buildChatflow - boom"),
-        (500, flowise_error(500, "Error: chatflowsService.getChatflowById - db down"), JSON, InternalServerError,
-         "Error: chatflowsService.getChatflowById - db down"),
+        (
+            413,
+            b"request entity too large",
+            {"content-type": "text/html"},
+            PayloadTooLargeError,
+            "request entity too large",
+        ),
+        (
+            429,
+            b"Too many requests, please try again later.",
+            {"content-type": "text/html", "retry-after": "7"},
+            RateLimitError,
+            "Too many requests, please try again later.",
+        ),
+        (
+            500,
+            flowise_error(500, "Error: predictionsServices.buildChatflow - Unauthorized"),
+            JSON,
+            AuthenticationError,
+            "Error: predictionsServices.buildChatflow - Unauthorized",
+        ),
+        (
+            500,
+            flowise_error(500, "Error: predictionsServices.buildChatflow - boom"),
+            JSON,
+            FlowExecutionError,
+            "Error: predictionsServices.buildChatflow - boom",
+        ),
+        (
+            500,
+            flowise_error(500, "Error: chatflowsService.getChatflowById - db down"),
+            JSON,
+            InternalServerError,
+            "Error: chatflowsService.getChatflowById - db down",
+        ),
         (502, b'{"error":"upstream connect error"}', JSON, InternalServerError, "upstream connect error"),
         (503, b"", {}, InternalServerError, "Flowise answered HTTP 503 with an empty body"),
     ],
@@ -182,7 +217,9 @@ def test_malformed_frames_are_surfaced_not_dropped() -> None:
 
 
 def test_unknown_events_and_missing_data_pass_through() -> None:
-    body = b'message:\ndata:{"event":"sourceDocuments"}\n\n' + frame("brandNewEvent", {"x": 1}) + tokens("ok") + META + END
+    body = (
+        b'message:\ndata:{"event":"sourceDocuments"}\n\n' + frame("brandNewEvent", {"x": 1}) + tokens("ok") + META + END
+    )
     with client_for(reply(200, body, SSE)).stream("flow", "hi") as stream:
         events = list(stream)
     assert events[0].event == "sourceDocuments"
@@ -206,8 +243,12 @@ def _lost_then_history(requests: list[httpx.Request]) -> Callable[[httpx.Request
             return httpx.Response(401, json={"error": "Unauthorized Access"})
         rows = [
             {"id": "u1", "role": "userMessage", "content": "hi"},
-            {"id": "m1", "role": "apiMessage", "content": "The stored answer.",
-             "sourceDocuments": '[{"pageContent": "doc", "metadata": {}}]'},
+            {
+                "id": "m1",
+                "role": "apiMessage",
+                "content": "The stored answer.",
+                "sourceDocuments": '[{"pageContent": "doc", "metadata": {}}]',
+            },
         ]
         return httpx.Response(200, json=rows)
 

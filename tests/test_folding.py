@@ -38,7 +38,9 @@ def fold(*events: object) -> PredictionAccumulator:
 
 
 def test_start_is_never_content_and_tokens_append() -> None:
-    result = fold(StartEvent("Hello"), TokenEvent("Hello"), TokenEvent(""), TokenEvent(" world"), EndEvent()).prediction()
+    result = fold(
+        StartEvent("Hello"), TokenEvent("Hello"), TokenEvent(""), TokenEvent(" world"), EndEvent()
+    ).prediction()
     assert result.text == "Hello world"
     assert result.finish_reason == "stop"
 
@@ -46,7 +48,9 @@ def test_start_is_never_content_and_tokens_append() -> None:
 def test_cumulative_payloads_replace() -> None:
     result = fold(
         UsedToolsEvent([{"tool": "a", "toolInput": {}, "toolOutput": "1"}]),
-        UsedToolsEvent([{"tool": "a", "toolInput": {}, "toolOutput": "1"}, {"tool": "b", "toolInput": {}, "toolOutput": "2"}]),
+        UsedToolsEvent(
+            [{"tool": "a", "toolInput": {}, "toolOutput": "1"}, {"tool": "b", "toolInput": {}, "toolOutput": "2"}]
+        ),
         SourceDocumentsEvent([{"pageContent": "old", "metadata": {}}]),
         SourceDocumentsEvent([{"pageContent": "new", "metadata": {"source": "s"}}]),
         AgentReasoningEvent([{"agentName": "w1", "messages": ["m1"]}]),
@@ -69,7 +73,9 @@ def test_agentflow_usage_is_summed_over_model_calls() -> None:
 
 
 def test_thinking_appends_and_keeps_the_duration() -> None:
-    result = fold(ThinkingEvent("Let me "), ThinkingEvent("think."), ThinkingEvent("", 3.0), TokenEvent("42")).prediction()
+    result = fold(
+        ThinkingEvent("Let me "), ThinkingEvent("think."), ThinkingEvent("", 3.0), TokenEvent("42")
+    ).prediction()
     assert result.thinking == "Let me think."
     assert result.thinking_duration == 3.0
     assert result.text == "42"
@@ -92,8 +98,16 @@ def test_follow_up_prompts_are_decoded_however_encoded(value: object, expected: 
 
 
 def test_metadata_ids_and_finish_reasons() -> None:
-    meta = MetadataEvent({"chatId": "c", "chatMessageId": "m", "sessionId": "s", "memoryType": "Buffer Memory",
-                          "followUpPrompts": '["a"]', "flowVariables": {"v": 1}})
+    meta = MetadataEvent(
+        {
+            "chatId": "c",
+            "chatMessageId": "m",
+            "sessionId": "s",
+            "memoryType": "Buffer Memory",
+            "followUpPrompts": '["a"]',
+            "flowVariables": {"v": 1},
+        }
+    )
     result = fold(TokenEvent("x"), meta, EndEvent("[DONE]")).prediction()
     assert (result.chat_id, result.chat_message_id, result.session_id) == ("c", "m", "s")
     assert result.follow_up_prompts == ["a"]
@@ -106,21 +120,55 @@ def test_metadata_ids_and_finish_reasons() -> None:
 
 
 def test_json_reply_and_stream_fold_to_the_same_prediction() -> None:
-    body = {"text": "Answer", "sourceDocuments": [{"pageContent": "d", "metadata": {}}],
-            "usedTools": [{"tool": "calc", "toolInput": {"input": "1+1"}, "toolOutput": "2"}],
-            "question": "q", "chatId": "c", "chatMessageId": "m", "sessionId": "c",
-            "followUpPrompts": json.dumps(json.dumps(["next?"])), "executionId": "e",
-            "agentFlowExecutedData": [{"nodeId": "llm", "data": {"output": {"usageMetadata": {"input_tokens": 1,
-                                       "output_tokens": 2, "total_tokens": 3}}}}]}
+    body = {
+        "text": "Answer",
+        "sourceDocuments": [{"pageContent": "d", "metadata": {}}],
+        "usedTools": [{"tool": "calc", "toolInput": {"input": "1+1"}, "toolOutput": "2"}],
+        "question": "q",
+        "chatId": "c",
+        "chatMessageId": "m",
+        "sessionId": "c",
+        "followUpPrompts": json.dumps(json.dumps(["next?"])),
+        "executionId": "e",
+        "agentFlowExecutedData": [
+            {
+                "nodeId": "llm",
+                "data": {"output": {"usageMetadata": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}}},
+            }
+        ],
+    }
     acc = fold(*events_from_json(body))
     acc.raw = body
     from_json = acc.prediction()
-    streamed = fold(TokenEvent("Ans"), TokenEvent("wer"), SourceDocumentsEvent(body["sourceDocuments"]),
-                    UsedToolsEvent(body["usedTools"]), UsageMetadataEvent({"input_tokens": 1, "output_tokens": 2,
-                    "total_tokens": 3}), MetadataEvent({"chatId": "c", "chatMessageId": "m", "sessionId": "c",
-                    "question": "q", "followUpPrompts": json.dumps(["next?"])}), EndEvent()).prediction()
-    for field in ("text", "chat_id", "chat_message_id", "session_id", "question", "source_documents", "used_tools",
-                  "usage", "follow_up_prompts", "finish_reason"):
+    streamed = fold(
+        TokenEvent("Ans"),
+        TokenEvent("wer"),
+        SourceDocumentsEvent(body["sourceDocuments"]),
+        UsedToolsEvent(body["usedTools"]),
+        UsageMetadataEvent({"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}),
+        MetadataEvent(
+            {
+                "chatId": "c",
+                "chatMessageId": "m",
+                "sessionId": "c",
+                "question": "q",
+                "followUpPrompts": json.dumps(["next?"]),
+            }
+        ),
+        EndEvent(),
+    ).prediction()
+    for field in (
+        "text",
+        "chat_id",
+        "chat_message_id",
+        "session_id",
+        "question",
+        "source_documents",
+        "used_tools",
+        "usage",
+        "follow_up_prompts",
+        "finish_reason",
+    ):
         assert getattr(from_json, field) == getattr(streamed, field), field
     assert from_json.execution_id == "e"
 
@@ -201,8 +249,12 @@ def test_upload_helpers(tmp_path: object) -> None:
     path = Path(str(tmp_path)) / "note.txt"
     path.write_bytes(b"hello")
     upload = Upload.from_path(path)
-    assert upload.model_dump() == {"type": "file", "name": "note.txt", "mime": "text/plain",
-                                   "data": "data:text/plain;base64,aGVsbG8="}
+    assert upload.model_dump() == {
+        "type": "file",
+        "name": "note.txt",
+        "mime": "text/plain",
+        "data": "data:text/plain;base64,aGVsbG8=",
+    }
     assert Upload.from_url("https://x.test/a/b.jpg", mime="image/jpeg").name == "b.jpg"
 
 
@@ -210,14 +262,15 @@ def test_agentflow_json_reply_gathers_tools_from_the_executed_nodes() -> None:
     """A real agentflow v2 (Start -> Agent with a calculator) JSON reply: tools only inside the node output."""
     from pathlib import Path
 
-
     raw = (Path(__file__).parent / "fixtures" / "real_captures" / "agentflow_v2_agent_tool_nonstream.txt").read_bytes()
     body = json.loads(raw.split(b"\r\n\r\n", 1)[1])
     assert "usedTools" not in body
     acc = fold(*events_from_json(body))
     acc.raw = body
     result = acc.prediction()
-    assert [(t.tool, t.tool_input, t.tool_output) for t in result.used_tools] == [("calculator", {"input": "2 + 2"}, "4")]
+    assert [(t.tool, t.tool_input, t.tool_output) for t in result.used_tools] == [
+        ("calculator", {"input": "2 + 2"}, "4")
+    ]
     assert result.text == "The tool said: 4."
     assert result.usage is not None
     assert result.usage.total_tokens > 0

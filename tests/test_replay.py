@@ -111,7 +111,9 @@ def _check(name: str, capture: Capture, names: list[str], outcome: Prediction | 
         assert outcome.used_tools[0].tool_input == {"input": "2 + 2"} and outcome.used_tools[0].tool_output == "4"
     if "usage" in expected:
         assert outcome.usage is not None
-        assert (outcome.usage.input_tokens, outcome.usage.output_tokens, outcome.usage.total_tokens) == expected["usage"]
+        assert (outcome.usage.input_tokens, outcome.usage.output_tokens, outcome.usage.total_tokens) == expected[
+            "usage"
+        ]
         assert len(outcome.agent_flow_executed_data) == expected["nodes"]
     else:
         assert outcome.usage is None
@@ -155,7 +157,9 @@ def test_stream_events_of_the_retrieval_capture() -> None:
 def test_heartbeats_before_metadata_are_ignored() -> None:
     """The no-tiktoken capture: tokens, five `:heartbeat` comments, then (here) the tail Flowise sent later."""
     raw = load_capture("llm_chain_stream")
-    body = raw.body.replace(b'message:\ndata:{"event":"metadata"', b':heartbeat\n\n' * 5 + b'message:\ndata:{"event":"metadata"')
+    body = raw.body.replace(
+        b'message:\ndata:{"event":"metadata"', b":heartbeat\n\n" * 5 + b'message:\ndata:{"event":"metadata"'
+    )
     capture = Capture(raw.name, raw.status, raw.reason, raw.headers, body, raw.request)
     names, outcome = _sync_run(capture, "stream")
     assert isinstance(outcome, Prediction) and outcome.text == ANSWER

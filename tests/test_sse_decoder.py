@@ -134,8 +134,19 @@ def test_official_sdk_corruption_case_is_kept_verbatim() -> None:
     parts=st.lists(
         st.one_of(
             TRICKY.map(lambda t: _flowise_frame({"event": "token", "data": t})),  # the one-frame fast path
-            st.sampled_from([b"retry:5\n", b"id:7\n", b"event:x\n", b"message:\ndata:a\r\n\n", b"\n", b":hb\n\n",
-                             b"message:\ndata:{}\n\n\n", b"message:\ndata:x\ndata:y\n\n", b"data:"]),
+            st.sampled_from(
+                [
+                    b"retry:5\n",
+                    b"id:7\n",
+                    b"event:x\n",
+                    b"message:\ndata:a\r\n\n",
+                    b"\n",
+                    b":hb\n\n",
+                    b"message:\ndata:{}\n\n\n",
+                    b"message:\ndata:x\ndata:y\n\n",
+                    b"data:",
+                ]
+            ),
         ),
         max_size=12,
     )

@@ -130,6 +130,42 @@ class _ClientBase(Generic[_H]):
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Request:
         return httpx.Request("GET", self._url(path), params=params, headers=auth_headers(self.api_key))
 
+    def _abort_request(self, chatflow_id: str, chat_id: str) -> httpx.Request:
+        return httpx.Request(
+            "PUT", self._url(f"chatmessage/abort/{chatflow_id}/{chat_id}"), headers=auth_headers(self.api_key)
+        )
+
+    def _abort_result(self, response: httpx.Response) -> dict[str, Any]:
+        result: Any = self._json_or_raise(response)
+        return result if isinstance(result, dict) else {"result": result}
+
+    @staticmethod
+    def _is_pong(response: httpx.Response) -> bool:
+        return response.status_code == 200 and response.text.strip() == "pong"
+
+    def _messages_request(
+        self, chatflow_id: str, chat_id: str | None, session_id: str | None, message_id: str | None, order: str | None
+    ) -> httpx.Request:
+        params = {"chatId": chat_id, "sessionId": session_id, "messageId": message_id, "order": order}
+        return self._get(f"chatmessage/{chatflow_id}", {k: v for k, v in params.items() if v})
+
+    def _messages(self, response: httpx.Response) -> list[dict[str, Any]]:
+        result = self._json_or_raise(response)
+        return [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
+
+    def _probe_request(self, chatflow_id: str) -> httpx.Request:
+        """``GET /chatflows-streaming/{id}``, with its own short timeout: the diagnosis of a silent hang."""
+        request = self._get(f"chatflows-streaming/{chatflow_id}")
+        request.extensions["timeout"] = _PROBE_TIMEOUT.as_dict()
+        return request
+
+    def _recovery_request(self, state: StreamState) -> httpx.Request:
+        """The chat-message lookup of a lost answer, or the error to raise when it cannot be recovered."""
+        if self.api_key is None or not self.recover_lost_answers:
+            raise state.lost_answer_error("set an API key on the client to recover it from the chat-message API")
+        meta = state.acc.metadata
+        return self._messages_request(state.chatflow_id, meta.get("chatId"), None, state.acc.chat_message_id, None)
+
     def _is_streaming(self, chatflow_id: str, response: httpx.Response) -> bool:
         error = error_from_probe(chatflow_id, response.status_code, response.content)  # 500 "not found" -> 404
         if error is not None:
@@ -360,19 +396,14 @@ class FlowiseClient(_ClientBase[httpx.Client]):
 
     def abort(self, chatflow_id: str, chat_id: str) -> dict[str, Any]:
         """Ask Flowise to stop a running prediction (effective for agentflows and multi-agent flows)."""
-        request = httpx.Request(
-            "PUT", self._url(f"chatmessage/abort/{chatflow_id}/{chat_id}"), headers=auth_headers(self.api_key)
-        )
-        result: Any = self._json_or_raise(self._plain(request))
-        return result if isinstance(result, dict) else {"result": result}
+        return self._abort_result(self._plain(self._abort_request(chatflow_id, chat_id)))
 
     def ping(self) -> bool:
         """``True`` when the server answers ``GET /api/v1/ping``."""
         try:
-            response = self._plain(self._get("ping"))
+            return self._is_pong(self._plain(self._get("ping")))
         except FlowiseError:
             return False
-        return response.status_code == 200 and response.text.strip() == "pong"
 
     def version(self) -> str:
         """The server's Flowise version (``GET /api/v1/version``)."""
@@ -393,11 +424,8 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         order: str | None = None,
     ) -> list[dict[str, Any]]:
         """Stored chat messages of a flow (needs an API key with chat-message permission)."""
-        params = {"chatId": chat_id, "sessionId": session_id, "messageId": message_id, "order": order}
-        result = self._json_or_raise(
-            self._plain(self._get(f"chatmessage/{chatflow_id}", {k: v for k, v in params.items() if v}))
-        )
-        return [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
+        request = self._messages_request(chatflow_id, chat_id, session_id, message_id, order)
+        return self._messages(self._plain(request))
 
     # -- I/O --------------------------------------------------------------------------------------------
 
@@ -458,10 +486,8 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         return future.result()
 
     def _raise_if_unknown_flow(self, chatflow_id: str) -> None:
-        request = self._get(f"chatflows-streaming/{chatflow_id}")
-        request.extensions["timeout"] = _PROBE_TIMEOUT.as_dict()
         try:
-            response = self.http.send(request)
+            response = self.http.send(self._probe_request(chatflow_id))
         except httpx.TransportError:
             return
         error = error_from_probe(chatflow_id, response.status_code, response.content)
@@ -469,12 +495,9 @@ class FlowiseClient(_ClientBase[httpx.Client]):
             raise error
 
     def _recover(self, state: StreamState) -> list[FlowiseEvent]:
-        if self.api_key is None or not self.recover_lost_answers:
-            raise state.lost_answer_error("set an API key on the client to recover it from the chat-message API")
+        request = self._recovery_request(state)
         try:
-            rows = self.get_chat_messages(
-                state.chatflow_id, chat_id=state.acc.metadata.get("chatId"), message_id=state.acc.chat_message_id
-            )
+            rows = self._messages(self._plain(request))
         except FlowiseError as exc:
             raise state.lost_answer_error(f"recovering it failed: {exc}") from exc
         return state.recovered_events(rows)
@@ -644,19 +667,14 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
 
     async def abort(self, chatflow_id: str, chat_id: str) -> dict[str, Any]:
         """Ask Flowise to stop a running prediction (effective for agentflows and multi-agent flows)."""
-        request = httpx.Request(
-            "PUT", self._url(f"chatmessage/abort/{chatflow_id}/{chat_id}"), headers=auth_headers(self.api_key)
-        )
-        result: Any = self._json_or_raise(await self._plain(request))
-        return result if isinstance(result, dict) else {"result": result}
+        return self._abort_result(await self._plain(self._abort_request(chatflow_id, chat_id)))
 
     async def ping(self) -> bool:
         """``True`` when the server answers ``GET /api/v1/ping``."""
         try:
-            response = await self._plain(self._get("ping"))
+            return self._is_pong(await self._plain(self._get("ping")))
         except FlowiseError:
             return False
-        return response.status_code == 200 and response.text.strip() == "pong"
 
     async def version(self) -> str:
         """The server's Flowise version (``GET /api/v1/version``)."""
@@ -677,10 +695,8 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
         order: str | None = None,
     ) -> list[dict[str, Any]]:
         """Stored chat messages of a flow (needs an API key with chat-message permission)."""
-        params = {"chatId": chat_id, "sessionId": session_id, "messageId": message_id, "order": order}
-        response = await self._plain(self._get(f"chatmessage/{chatflow_id}", {k: v for k, v in params.items() if v}))
-        result = self._json_or_raise(response)
-        return [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
+        request = self._messages_request(chatflow_id, chat_id, session_id, message_id, order)
+        return self._messages(await self._plain(request))
 
     # -- I/O --------------------------------------------------------------------------------------------
 
@@ -731,10 +747,8 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
             raise
 
     async def _raise_if_unknown_flow(self, chatflow_id: str) -> None:
-        request = self._get(f"chatflows-streaming/{chatflow_id}")
-        request.extensions["timeout"] = _PROBE_TIMEOUT.as_dict()
         try:
-            response = await self.http.send(request)
+            response = await self.http.send(self._probe_request(chatflow_id))
         except httpx.TransportError:
             return
         error = error_from_probe(chatflow_id, response.status_code, response.content)
@@ -742,12 +756,9 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
             raise error
 
     async def _recover(self, state: StreamState) -> list[FlowiseEvent]:
-        if self.api_key is None or not self.recover_lost_answers:
-            raise state.lost_answer_error("set an API key on the client to recover it from the chat-message API")
+        request = self._recovery_request(state)
         try:
-            rows = await self.get_chat_messages(
-                state.chatflow_id, chat_id=state.acc.metadata.get("chatId"), message_id=state.acc.chat_message_id
-            )
+            rows = self._messages(await self._plain(request))
         except FlowiseError as exc:
             raise state.lost_answer_error(f"recovering it failed: {exc}") from exc
         return state.recovered_events(rows)

@@ -119,6 +119,15 @@ class FlowInfo(BaseModel):
         """An agentflow v2 (the only kind with a Start node, forms, human input and usage figures)."""
         return self.type == "AGENTFLOW"
 
+    @property
+    def tool_description(self) -> str:
+        """What an agent tool running this flow does: the flow's MCP description, its form's, or Flowise's default."""
+        return self.description or self.form_description or f'Execute the "{self.name}" flow'
+
+    def suggested_tool_name(self, taken: Iterable[str] = ()) -> str:
+        """A unique tool name: the flow's own MCP tool name when set (3.1.3+), else one made from its name."""
+        return tool_name(self.mcp_tool_name or self.name, taken)
+
     def with_details(self, *, streaming: Any = None, uploads: Any = None) -> FlowInfo:
         """A copy with the answers of ``/chatflows-streaming/{id}`` and ``/chatflows-uploads/{id}`` filled in."""
         update: dict[str, Any] = {}

@@ -46,6 +46,7 @@ __all__ = [
     "PendingToolCall",
     "human_input_body",
     "interrupt_from",
+    "run_status",
 ]
 
 _FINAL_NOT_STOPPED = {"FINISHED", "ERROR", "TERMINATED", "TIMEOUT"}
@@ -129,6 +130,21 @@ def human_input_body(node_id: str | None, *, approve: bool, feedback: str | None
     if feedback:
         body["feedback"] = feedback
     return body
+
+
+def run_status(executed_data: Any) -> str | None:
+    """A finished reply's execution status from its ``agentFlowExecutedData``, by Flowise's own rule.
+
+    ``TERMINATED`` if a node was, else ``ERROR``, else ``STOPPED``, else ``FINISHED`` (what the stream's last
+    ``agentFlowEvent`` says; a JSON reply does not say it). ``None`` without executed nodes.
+    """
+    statuses = {e.get("status") for e in _entries(executed_data)}
+    if not statuses:
+        return None
+    for status in ("TERMINATED", "ERROR", "STOPPED"):
+        if status in statuses:
+            return status
+    return "FINISHED"
 
 
 # ------------------------------------------------------------------------------------------------ parsing

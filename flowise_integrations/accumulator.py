@@ -38,7 +38,7 @@ from .events import (
     UsageMetadataEvent,
     UsedToolsEvent,
 )
-from .models import AgentReasoningStep, Prediction, SourceDocument, Usage, UsedTool
+from .models import AgentReasoningStep, Prediction, SourceDocument, Usage, UsedTool, _as_opt_str
 
 __all__ = ["PredictionAccumulator", "decode_follow_up_prompts", "events_from_json"]
 
@@ -80,6 +80,7 @@ class PredictionAccumulator:
         "_tokens",
         "aborted",
         "agent_flow_status",
+        "cancelled",
         "chatflow_id",
         "content_events",
         "ended",
@@ -111,6 +112,7 @@ class PredictionAccumulator:
         self.ended = False
         self.aborted = False
         self.recovered = False
+        self.cancelled = False
         self.content_events = 0
 
     @property
@@ -120,8 +122,7 @@ class PredictionAccumulator:
 
     @property
     def chat_message_id(self) -> str | None:
-        value = self.metadata.get("chatMessageId")
-        return value if isinstance(value, str) else None
+        return _as_opt_str(self.metadata.get("chatMessageId"))
 
     def add(self, event: FlowiseEvent) -> None:
         """Fold one event."""
@@ -163,6 +164,8 @@ class PredictionAccumulator:
     def _finish_reason(self) -> Any:
         if self.error is not None:
             return "error"
+        if self.cancelled and not self.ended:
+            return "cancelled"
         if self.aborted:
             return "abort"
         if not self.ended:
@@ -181,12 +184,12 @@ class PredictionAccumulator:
         return Prediction(
             text=self.text,
             chatflow_id=self.chatflow_id,
-            chat_id=meta.get("chatId"),
-            chat_message_id=meta.get("chatMessageId"),
-            session_id=meta.get("sessionId"),
-            question=meta.get("question"),
-            memory_type=meta.get("memoryType"),
-            execution_id=raw.get("executionId"),
+            chat_id=_as_opt_str(meta.get("chatId")),
+            chat_message_id=_as_opt_str(meta.get("chatMessageId")),
+            session_id=_as_opt_str(meta.get("sessionId")),
+            question=_as_opt_str(meta.get("question")),
+            memory_type=_as_opt_str(meta.get("memoryType")),
+            execution_id=_as_opt_str(raw.get("executionId")),
             json_output=raw.get("json"),
             source_documents=_list_of(SourceDocument, snaps.get("source_documents")),
             used_tools=_list_of(UsedTool, snaps.get("used_tools")),
@@ -230,7 +233,7 @@ def _node_usage(nodes: Any) -> Usage | None:
 def _list_of(model: Any, value: Any) -> list[Any]:
     if not isinstance(value, list):
         return []
-    return [model.model_validate(v) for v in value if isinstance(v, dict)]
+    return [model.model_validate(v) for v in value if isinstance(v, dict)]  # lenient models: never raises
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
@@ -260,7 +263,8 @@ _PAYLOADS: tuple[tuple[str, Any], ...] = (
 
 def _node_outputs(body: dict[str, Any]) -> list[dict[str, Any]]:
     outputs = []
-    for node in body.get("agentFlowExecutedData") or ():
+    nodes = body.get("agentFlowExecutedData")
+    for node in nodes if isinstance(nodes, list) else ():
         output = (node.get("data") or {}).get("output") if isinstance(node, dict) else None
         if isinstance(output, dict):
             outputs.append(output)

@@ -1,7 +1,8 @@
 """``FlowiseClient`` and ``AsyncFlowiseClient``: the only code that does HTTP.
 
-Both are thin shells over httpx: every decision (request, response kind, retries, decoding, folding, how a
-stream ended) is made by the I/O-free code in ``exchange.py``, so sync and async behave identically.
+Both are thin shells over httpx: every decision (request, ids, deadline, response kind, retries, decoding,
+folding, how a stream ended) is made by the I/O-free code in ``exchange.py``, so sync and async behave
+identically. The streams themselves live in ``streams.py``; stopping a call from anywhere in ``_control.py``.
 """
 
 from __future__ import annotations
@@ -9,41 +10,115 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import threading
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, TypedDict, TypeVar
 
 import httpx
 from pydantic import SecretStr
+from typing_extensions import Unpack
 
-from .errors import FlowiseAPIError, FlowiseError, error_from_probe, error_from_response
-from .events import EndEvent, FlowiseEvent, TokenEvent
+from ._control import CURRENT_CALL, CallControl, track_async_transport, track_transport
+from ._limiter import AsyncLimiter, Limiter
+from .errors import (
+    MAX_BODY_BYTES,
+    FlowiseError,
+    FlowiseTimeoutError,
+    error_from_probe,
+    error_from_response,
+)
+from .events import FlowiseEvent
 from .exchange import (
     DEFAULT_TIMEOUT,
+    Deadline,
     RetryPolicy,
     StreamState,
     auth_headers,
     build_prediction_request,
+    checked_headers,
+    path_segment,
     resolve_api_key,
     resolve_base_url,
+    resolve_credentials,
     transport_error,
     unexpected_body_error,
 )
 from .models import HistoryItem, HumanInput, Prediction, PredictionRequest, Upload
+from .sse import DEFAULT_MAX_EVENT_SIZE
+from .streams import AsyncFlowiseStream, FlowiseStream, Stopped
 
-__all__ = ["AsyncFlowiseClient", "AsyncFlowiseStream", "FlowiseClient", "FlowiseStream"]
+__all__ = ["AsyncFlowiseClient", "AsyncFlowiseStream", "FlowiseClient", "FlowiseStream", "PredictionOptions"]
 
 _H = TypeVar("_H", httpx.Client, httpx.AsyncClient)
 _PROBE_TIMEOUT = httpx.Timeout(10.0)
-_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=64)
+DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=64)
+"""At most 1,000 connections; more concurrent calls wait in a FIFO queue in front of the pool."""
 _DEFAULT_HEADERS = {"Accept-Encoding": "identity"}  # an SSE stream must never sit in a compressor's buffer
+_NO_RELEASE: Callable[[], None] = lambda: None  # noqa: E731
+
+
+class PredictionOptions(TypedDict, total=False):
+    """Per-call options of ``predict`` and ``stream`` (declared once, for both clients).
+
+    Attributes:
+        session_id: server-side memory session (sent as ``overrideConfig.sessionId``).
+        chat_id: conversation id; generated when neither it nor ``session_id`` is given.
+        history: earlier turns (``ChatTurn`` or ``{"role", "content"}`` dicts), sent as Flowise ``history``.
+        override_config: node overrides (must be enabled in the flow's API configuration).
+        uploads: ``Upload`` objects or dicts (base64 data URI or URL).
+        form: agentflow v2 form inputs.
+        human_input: resume a stopped agentflow.
+        lead_email: stored on the chat message.
+        action: a sequential-agent action to answer.
+        extra_body: extra top-level JSON keys.
+        headers: extra HTTP headers.
+        timeout: per-call httpx timeout (``None``: the client's).
+        deadline: seconds for the whole call, stream included (absent: the client's; ``None``: none).
+    """
+
+    session_id: str | None
+    chat_id: str | None
+    history: Sequence[HistoryItem] | None
+    override_config: dict[str, Any] | None
+    uploads: Sequence[Upload | Mapping[str, Any]] | None
+    form: dict[str, Any] | None
+    human_input: HumanInput | dict[str, Any] | None
+    lead_email: str | None
+    action: dict[str, Any] | None
+    extra_body: dict[str, Any] | None
+    headers: Mapping[str, str] | None
+    timeout: float | httpx.Timeout | None
+    deadline: float | None
+
+
+_BODY_KEYS = ("history", "override_config", "uploads", "form", "human_input", "lead_email", "action", "extra_body")
 
 
 class _ClientBase(Generic[_H]):
-    """Configuration and the I/O-free parts both clients share."""
+    """Configuration and the I/O-free parts both clients share.
+
+    Args:
+        base_url: the server root (default ``FLOWISE_BASE_URL``, else ``http://localhost:3000``); a
+            ``user:password@`` in it becomes HTTP Basic auth and is never shown.
+        api_key: the Flowise API key (default ``FLOWISE_API_KEY``), sent as a bearer token; surrounding
+            whitespace is stripped, a key with a control character inside is refused.
+        timeout: httpx timeout (default: 60 s reads, which outlast Flowise's 30 s heartbeat; 10 s connect).
+        deadline: default seconds for a whole call (connect, retries, waits and the entire stream); a missed
+            deadline raises ``FlowiseTimeoutError`` with the partial answer. ``None``: no deadline.
+        max_retries: retries of connect errors and 429/502/503/504, before the first byte only.
+        max_retry_after: the longest ``Retry-After`` slept (a longer one raises ``RateLimitError`` at once).
+        headers: extra headers on every request.
+        http_client: your own httpx client (you close it); cancel and deadline then wake a silent read only
+            at its read timeout.
+        limits: connection limits of the client built here; at most ``max_connections`` calls are in flight,
+            the rest wait first-in first-out (that wait counts against the pool timeout and the deadline).
+        max_event_size: the largest single event (or JSON reply) accepted, in bytes (default 64 MiB).
+        diagnose_after: seconds without response headers before asking whether a streamed flow exists at all.
+        recover_lost_answers: fetch an answer Flowise stored but did not stream (needs an API key).
+    """
 
     def __init__(
         self,
@@ -51,22 +126,41 @@ class _ClientBase(Generic[_H]):
         api_key: str | SecretStr | None = None,
         *,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        deadline: float | None = None,
         max_retries: int = 2,
+        max_retry_after: float = 30.0,
         headers: Mapping[str, str] | None = None,
         http_client: _H | None = None,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         diagnose_after: float | None = 5.0,
         recover_lost_answers: bool = True,
     ) -> None:
         self.base_url = resolve_base_url(base_url)
         self.api_key: SecretStr | None = resolve_api_key(api_key)
+        self._basic = resolve_credentials(base_url)
+        self._auth = auth_headers(self.api_key, self._basic)
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self.retry = RetryPolicy(max_retries)
-        self.headers = dict(headers or {})
+        Deadline(deadline)  # validate now
+        self.deadline = deadline
+        self.retry = RetryPolicy(max_retries, max_retry_after=max_retry_after)
+        self.headers = checked_headers(headers)
+        self.limits = limits
+        if max_event_size < 1:
+            raise ValueError("max_event_size must be positive")
+        self.max_event_size = max_event_size
         self.diagnose_after = diagnose_after
         self.recover_lost_answers = recover_lost_answers
         self._http: _H | None = http_client
         self._owns_http = http_client is None
-        self._answered: set[str] = set()  # flows that sent response headers: no hang watch needed any more
+        self._http_lock = threading.Lock()
+        self._answered: set[str] = set()  # flows that answered 2xx: no hang watch needed any more
+
+    def __repr__(self) -> str:
+        key = "SecretStr('**********')" if self.api_key is not None else "None"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key})"
+
+    # -- decisions shared by both clients ---------------------------------------------------------------
 
     def _needs_watch(self, state: StreamState) -> bool:
         """Watch for Flowise's silent hang until a flow has answered once (then it exists: send directly)."""
@@ -76,63 +170,49 @@ class _ClientBase(Generic[_H]):
         if len(self._answered) < 4096:
             self._answered.add(state.chatflow_id)
 
-    def __repr__(self) -> str:
-        key = "SecretStr('**********')" if self.api_key is not None else "None"
-        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key})"
-
-    def _url(self, path: str) -> str:
-        return f"{self.base_url}/api/v1/{path}"
+    def _deadline(self, options: Mapping[str, Any]) -> Deadline:
+        return Deadline(options.get("deadline", self.deadline))
 
     def _prediction(
-        self,
-        chatflow_id: str,
-        question: str | None,
-        *,
-        streaming: bool,
-        session_id: str | None,
-        chat_id: str | None,
-        history: Sequence[HistoryItem] | None,
-        override_config: dict[str, Any] | None,
-        uploads: Sequence[Upload | Mapping[str, Any]] | None,
-        form: dict[str, Any] | None,
-        human_input: HumanInput | dict[str, Any] | None,
-        lead_email: str | None,
-        action: dict[str, Any] | None,
-        extra_body: dict[str, Any] | None,
-        headers: Mapping[str, str] | None,
-        timeout: float | httpx.Timeout | None,
-    ) -> tuple[httpx.Request, StreamState]:
+        self, chatflow_id: str, question: str | None, streaming: bool, options: PredictionOptions
+    ) -> tuple[httpx.Request, StreamState, Deadline]:
+        unknown = set(options) - set(PredictionOptions.__annotations__)
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}")
+        chat_id, session_id = options.get("chat_id"), options.get("session_id")
         # Flowise only reveals a generated chatId at the very end of a stream; choosing it here means the
         # caller can abort a running stream and continue the conversation.
         if chat_id is None and session_id is None:
             chat_id = str(uuid.uuid4())
+        body = {key: options.get(key) for key in _BODY_KEYS}
         request = PredictionRequest(
-            question=question,
-            streaming=streaming,
-            chat_id=chat_id,
-            session_id=session_id,
-            history=history,
-            override_config=override_config,
-            uploads=uploads,
-            form=form,
-            human_input=human_input,
-            lead_email=lead_email,
-            action=action,
-            extra_body=extra_body,
+            question=question, streaming=streaming, chat_id=chat_id, session_id=session_id, **body
         )
-        merged = {**self.headers, **(headers or {})}
+        merged = {**self.headers, **checked_headers(options.get("headers"))}
+        timeout = options.get("timeout")
         per_call = timeout if timeout is None or isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         http_request = build_prediction_request(
-            self.base_url, chatflow_id, request, api_key=self.api_key, headers=merged, timeout=per_call
+            self.base_url, chatflow_id, request, auth=self._auth, headers=merged, timeout=per_call
         )
-        return http_request, StreamState(chatflow_id, chat_id or session_id, streaming=streaming)
+        state = StreamState(chatflow_id, chat_id or session_id, streaming=streaming, max_event_size=self.max_event_size)
+        return http_request, state, self._deadline(options)
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/api/v1/{path}"
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Request:
-        return httpx.Request("GET", self._url(path), params=params, headers=auth_headers(self.api_key))
+        return httpx.Request("GET", self._url(path), params=params, headers={**self._auth, **self.headers})
+
+    def _timed(self, request: httpx.Request, deadline: Deadline, base: httpx.Timeout) -> None:
+        """Set the request's timeouts: its own (or ``base``), clipped to what is left of the deadline."""
+        own = request.extensions.get("timeout")
+        timeout = httpx.Timeout(**own) if own else base
+        request.extensions["timeout"] = deadline.clip(timeout).as_dict()
 
     def _abort_request(self, chatflow_id: str, chat_id: str) -> httpx.Request:
+        flow, chat = path_segment(chatflow_id, "chatflow id"), path_segment(chat_id, "chat id")
         return httpx.Request(
-            "PUT", self._url(f"chatmessage/abort/{chatflow_id}/{chat_id}"), headers=auth_headers(self.api_key)
+            "PUT", self._url(f"chatmessage/abort/{flow}/{chat}"), headers={**self._auth, **self.headers}
         )
 
     def _abort_result(self, response: httpx.Response) -> dict[str, Any]:
@@ -147,7 +227,9 @@ class _ClientBase(Generic[_H]):
         self, chatflow_id: str, chat_id: str | None, session_id: str | None, message_id: str | None, order: str | None
     ) -> httpx.Request:
         params = {"chatId": chat_id, "sessionId": session_id, "messageId": message_id, "order": order}
-        return self._get(f"chatmessage/{chatflow_id}", {k: v for k, v in params.items() if v})
+        return self._get(
+            f"chatmessage/{path_segment(chatflow_id, 'chatflow id')}", {k: v for k, v in params.items() if v}
+        )
 
     def _messages(self, response: httpx.Response) -> list[dict[str, Any]]:
         result = self._json_or_raise(response)
@@ -155,7 +237,7 @@ class _ClientBase(Generic[_H]):
 
     def _probe_request(self, chatflow_id: str) -> httpx.Request:
         """``GET /chatflows-streaming/{id}``, with its own short timeout: the diagnosis of a silent hang."""
-        request = self._get(f"chatflows-streaming/{chatflow_id}")
+        request = self._get(f"chatflows-streaming/{path_segment(chatflow_id, 'chatflow id')}")
         request.extensions["timeout"] = _PROBE_TIMEOUT.as_dict()
         return request
 
@@ -164,150 +246,60 @@ class _ClientBase(Generic[_H]):
         if self.api_key is None or not self.recover_lost_answers:
             raise state.lost_answer_error("set an API key on the client to recover it from the chat-message API")
         meta = state.acc.metadata
-        return self._messages_request(state.chatflow_id, meta.get("chatId"), None, state.acc.chat_message_id, None)
+        chat_id = meta.get("chatId") if isinstance(meta.get("chatId"), str) else state.chat_id
+        return self._messages_request(state.chatflow_id, chat_id, None, state.acc.chat_message_id, None)
 
     def _is_streaming(self, chatflow_id: str, response: httpx.Response) -> bool:
         error = error_from_probe(chatflow_id, response.status_code, response.content)  # 500 "not found" -> 404
         if error is not None:
             raise error
-        return bool(self._json_or_raise(response).get("isStreaming"))
+        result = self._json_or_raise(response)
+        return bool(result.get("isStreaming")) if isinstance(result, dict) else False
 
     def _json_or_raise(self, response: httpx.Response) -> Any:
         if response.status_code >= 400:
             raise error_from_response(response.status_code, response.content, dict(response.headers))
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise unexpected_body_error(response, response.content) from None
 
+    def _retry_delay(
+        self, attempt: int, response: httpx.Response, content: bytes, deadline: Deadline
+    ) -> tuple[FlowiseError, float | None]:
+        error = error_from_response(response.status_code, content, dict(response.headers))
+        retry_after = getattr(error, "retry_after", None)
+        return error, self.retry.after_status(attempt, response.status_code, retry_after, deadline.remaining())
 
-_PREDICTION_DOC = """
-        Args:
-            chatflow_id: the chatflow or agentflow id.
-            question: the user's message (optional for agentflows started by ``form``).
-            session_id: server-side memory session (sent as ``overrideConfig.sessionId``).
-            chat_id: conversation id; generated when neither it nor ``session_id`` is given.
-            history: earlier turns (``ChatTurn`` or ``{"role", "content"}`` dicts), sent as Flowise ``history``.
-            override_config: node overrides (must be enabled in the flow's API configuration).
-            uploads: ``Upload`` objects or dicts (base64 data URI or URL).
-            form: agentflow v2 form inputs.  human_input: resume a stopped agentflow.
-            lead_email: stored on the chat message.  action: a sequential-agent action to answer.
-            extra_body: extra top-level JSON keys.  headers: extra HTTP headers.  timeout: per-call timeout.
-"""
+    def _transport_failure(
+        self, exc: httpx.TransportError, attempt: int, control: CallControl, deadline: Deadline
+    ) -> tuple[BaseException, float | None]:
+        if control.stopped:
+            return Stopped(), None
+        if deadline.passed() or (isinstance(exc, httpx.TimeoutException) and deadline.remaining() == 0.0):
+            return deadline.error(exc.request.url), None
+        return transport_error(exc), self.retry.after_exception(attempt, exc, deadline.remaining())
 
+    def _admission_timeout(self, request: httpx.Request) -> float | None:
+        own = request.extensions.get("timeout") or {}
+        return own.get("pool", self.timeout.pool)
 
-class _StreamBase:
-    """What both stream flavours expose besides iteration."""
-
-    def __init__(self, request: httpx.Request, state: StreamState) -> None:
-        self._request = request
-        self._state = state
-        self._response: httpx.Response | None = None
-
-    @property
-    def chatflow_id(self) -> str:
-        return self._state.chatflow_id
-
-    @property
-    def chat_id(self) -> str | None:
-        """The conversation id, known before the first event (use it to abort or continue)."""
-        return self._state.chat_id
-
-    @property
-    def result(self) -> Prediction:
-        """The prediction folded from the events received so far."""
-        return self._state.result
-
-    @property
-    def response(self) -> httpx.Response | None:
-        """The HTTP response, once the request was sent."""
-        return self._response
+    def _pool_timeout(self, request: httpx.Request, deadline: Deadline) -> FlowiseTimeoutError:
+        if deadline.passed():
+            return deadline.error(request.url)
+        return FlowiseTimeoutError(f"timed out waiting for a free connection to {request.url}")
 
 
-class FlowiseStream(_StreamBase):
-    """A running prediction: an iterator of typed events and a context manager.
-
-    ``result`` is the :class:`Prediction` folded so far; leaving the ``with`` block, ``close()`` or breaking out
-    of the loop closes the connection at once; ``cancel()`` also asks Flowise to abort the run.
-    """
-
-    def __init__(self, client: FlowiseClient, request: httpx.Request, state: StreamState) -> None:
-        super().__init__(request, state)
-        self._client = client
-        self._iterator = self._iterate()
-
-    def open(self) -> FlowiseStream:
-        """Send the request and check the status (done lazily by the first iteration otherwise)."""
-        if self._response is None:
-            self._response = self._client._send(self._request, self._state)
-        return self
-
-    def __enter__(self) -> FlowiseStream:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[FlowiseEvent]:
-        return self._iterator
-
-    def __next__(self) -> FlowiseEvent:
-        return next(self._iterator)
-
-    def _iterate(self) -> Generator[FlowiseEvent, None, None]:
-        state = self._state
-        response = self.open()._response
-        assert response is not None
-        try:
-            kind = state.start(response)
-            if kind == "sse":
-                feed = state.feed
-                for chunk in response.iter_bytes():
-                    for event in feed(chunk):
-                        if type(event) is EndEvent and state.lost_answer():
-                            yield from self._client._recover(state)
-                        yield event
-                yield from state.eof()
-            elif kind == "json":
-                yield from state.feed_json(response, response.read())
-            else:
-                raise unexpected_body_error(response, response.read())
-        except httpx.TransportError as exc:
-            raise transport_error(exc, partial=state.result) from exc
-        finally:
-            response.close()
-        error = state.final_error()
-        if error is not None:
-            raise error
-
-    def text_stream(self) -> Iterator[str]:
-        """Only the answer's text, token by token (empty tokens skipped)."""
-        for event in self._iterator:
-            if type(event) is TokenEvent and event.data:
-                yield event.data
-
-    def until_done(self) -> Prediction:
-        """Consume the rest of the stream and return the final prediction."""
-        for _ in self._iterator:
-            pass
-        return self.result
-
-    def close(self) -> None:
-        """Close the connection now (Flowise keeps running the flow: see ``cancel``)."""
-        self._iterator.close()
-        if self._response is not None:
-            self._response.close()
-
-    def cancel(self) -> bool:
-        """Close the connection and ask Flowise to abort the run. Returns whether Flowise acknowledged."""
-        self.close()
-        if not self.chat_id:
-            return False
-        try:
-            self._client.abort(self.chatflow_id, self.chat_id)
-        except FlowiseError:
-            return False
-        return True
+def _bounded(chunks: Any, limit: int) -> tuple[bytes, bool]:
+    """Gather at most ``limit`` bytes; ``(content, cut)``."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(parts)[:limit], True
+    return b"".join(parts), False
 
 
 class FlowiseClient(_ClientBase[httpx.Client]):
@@ -318,12 +310,26 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         >>> client.predict(chatflow_id, "What is Flowise?").text             # doctest: +SKIP
     """
 
+    _limiter: Limiter | None = None
+
     @property
     def http(self) -> httpx.Client:
-        """The underlying ``httpx.Client`` (created on first use)."""
+        """The underlying ``httpx.Client`` (created once, on first use)."""
         if self._http is None:
-            self._http = httpx.Client(timeout=self.timeout, limits=_LIMITS, headers=_DEFAULT_HEADERS)
+            with self._http_lock:
+                if self._http is None:
+                    transport = httpx.HTTPTransport(limits=self.limits)
+                    track_transport(transport)
+                    self._http = httpx.Client(timeout=self.timeout, transport=transport, headers=_DEFAULT_HEADERS)
         return self._http
+
+    @property
+    def limiter(self) -> Limiter | None:
+        if self._limiter is None and self.limits.max_connections is not None:
+            with self._http_lock:
+                if self._limiter is None:
+                    self._limiter = Limiter(self.limits.max_connections)
+        return self._limiter
 
     def close(self) -> None:
         if self._http is not None and self._owns_http:
@@ -336,83 +342,43 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         self.close()
 
     def predict(
-        self,
-        chatflow_id: str,
-        question: str | None = None,
-        *,
-        session_id: str | None = None,
-        chat_id: str | None = None,
-        history: Sequence[HistoryItem] | None = None,
-        override_config: dict[str, Any] | None = None,
-        uploads: Sequence[Upload | Mapping[str, Any]] | None = None,
-        form: dict[str, Any] | None = None,
-        human_input: HumanInput | dict[str, Any] | None = None,
-        lead_email: str | None = None,
-        action: dict[str, Any] | None = None,
-        extra_body: dict[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | httpx.Timeout | None = None,
+        self, chatflow_id: str, question: str | None = None, **options: Unpack[PredictionOptions]
     ) -> Prediction:
-        """Run a prediction without streaming and return the complete result."""
-        request, state = self._prediction(
-            chatflow_id, question, streaming=False, session_id=session_id, chat_id=chat_id, history=history,
-            override_config=override_config, uploads=uploads, form=form, human_input=human_input,
-            lead_email=lead_email, action=action, extra_body=extra_body, headers=headers, timeout=timeout,
-        )  # fmt: skip
-        return FlowiseStream(self, request, state).until_done()
+        """Run a prediction without streaming and return the complete result (options: ``PredictionOptions``)."""
+        request, state, deadline = self._prediction(chatflow_id, question, False, options)
+        return FlowiseStream(self, request, state, deadline).until_done()
 
     def stream(
-        self,
-        chatflow_id: str,
-        question: str | None = None,
-        *,
-        session_id: str | None = None,
-        chat_id: str | None = None,
-        history: Sequence[HistoryItem] | None = None,
-        override_config: dict[str, Any] | None = None,
-        uploads: Sequence[Upload | Mapping[str, Any]] | None = None,
-        form: dict[str, Any] | None = None,
-        human_input: HumanInput | dict[str, Any] | None = None,
-        lead_email: str | None = None,
-        action: dict[str, Any] | None = None,
-        extra_body: dict[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | httpx.Timeout | None = None,
+        self, chatflow_id: str, question: str | None = None, **options: Unpack[PredictionOptions]
     ) -> FlowiseStream:
         """Start a streaming prediction: iterate the returned stream for typed events.
 
         One POST with ``streaming: true``; a flow that cannot stream answers JSON, which is delivered as the
-        same events, so the consumer never has to care.
+        same events, so the consumer never has to care. Options: ``PredictionOptions``.
         """
-        request, state = self._prediction(
-            chatflow_id, question, streaming=True, session_id=session_id, chat_id=chat_id, history=history,
-            override_config=override_config, uploads=uploads, form=form, human_input=human_input,
-            lead_email=lead_email, action=action, extra_body=extra_body, headers=headers, timeout=timeout,
-        )  # fmt: skip
-        return FlowiseStream(self, request, state)
+        request, state, deadline = self._prediction(chatflow_id, question, True, options)
+        return FlowiseStream(self, request, state, deadline)
 
-    predict.__doc__ = (predict.__doc__ or "") + _PREDICTION_DOC
-    stream.__doc__ = (stream.__doc__ or "") + _PREDICTION_DOC
+    def abort(self, chatflow_id: str, chat_id: str, *, deadline: float | None = None) -> dict[str, Any]:
+        """Ask Flowise to stop a running prediction (agentflows stop; a classic chatflow runs on)."""
+        return self._abort_result(self._fetch(self._abort_request(chatflow_id, chat_id), deadline))
 
-    def abort(self, chatflow_id: str, chat_id: str) -> dict[str, Any]:
-        """Ask Flowise to stop a running prediction (effective for agentflows and multi-agent flows)."""
-        return self._abort_result(self._plain(self._abort_request(chatflow_id, chat_id)))
-
-    def ping(self) -> bool:
+    def ping(self, *, deadline: float | None = None) -> bool:
         """``True`` when the server answers ``GET /api/v1/ping``."""
         try:
-            return self._is_pong(self._plain(self._get("ping")))
+            return self._is_pong(self._fetch(self._get("ping"), deadline))
         except FlowiseError:
             return False
 
-    def version(self) -> str:
+    def version(self, *, deadline: float | None = None) -> str:
         """The server's Flowise version (``GET /api/v1/version``)."""
-        return str(self._json_or_raise(self._plain(self._get("version"))).get("version", ""))
+        result = self._json_or_raise(self._fetch(self._get("version"), deadline))
+        return str(result.get("version", "")) if isinstance(result, dict) else ""
 
-    def is_streaming(self, chatflow_id: str) -> bool:
+    def is_streaming(self, chatflow_id: str, *, deadline: float | None = None) -> bool:
         """Whether Flowise will stream this flow (``GET /api/v1/chatflows-streaming/{id}``)."""
-        response = self._plain(self._get(f"chatflows-streaming/{chatflow_id}"))
-        return self._is_streaming(chatflow_id, response)
+        request = self._get(f"chatflows-streaming/{path_segment(chatflow_id, 'chatflow id')}")
+        return self._is_streaming(chatflow_id, self._fetch(request, deadline))
 
     def get_chat_messages(
         self,
@@ -422,50 +388,108 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         session_id: str | None = None,
         message_id: str | None = None,
         order: str | None = None,
+        deadline: float | None = None,
     ) -> list[dict[str, Any]]:
         """Stored chat messages of a flow (needs an API key with chat-message permission)."""
         request = self._messages_request(chatflow_id, chat_id, session_id, message_id, order)
-        return self._messages(self._plain(request))
+        return self._messages(self._fetch(request, deadline))
 
     # -- I/O --------------------------------------------------------------------------------------------
 
-    def _plain(self, request: httpx.Request) -> httpx.Response:
+    def _fetch(self, request: httpx.Request, deadline: float | Deadline | None = None) -> httpx.Response:
+        """One plain request (no retries), its body read with a bound, within the deadline."""
+        limit = Deadline(deadline) if not isinstance(deadline, Deadline) else deadline
+        self._timed(request, limit, self.http.timeout)
+        release = self._admit(request, limit)
         try:
-            return self.http.send(request)
+            response = self.http.send(request, stream=True)
+            try:
+                cap = MAX_BODY_BYTES if response.status_code >= 400 else self.max_event_size
+                content, cut = _bounded(response.iter_bytes(), cap)
+            finally:
+                response.close()
         except httpx.TransportError as exc:
-            raise transport_error(exc) from exc
+            raise (limit.error(request.url) if limit.passed() else transport_error(exc)) from exc
+        finally:
+            release()
+        if cut and response.status_code < 400:
+            raise unexpected_body_error(response, content[:120])
+        return httpx.Response(response.status_code, headers=response.headers, content=content, request=request)
 
-    def _send(self, request: httpx.Request, state: StreamState) -> httpx.Response:
-        """Send with retries (before the first byte only); return a 2xx response whose body is unread."""
+    def _admit(self, request: httpx.Request, deadline: Deadline) -> Callable[[], None]:
+        limiter = self.limiter
+        if limiter is None:
+            return _NO_RELEASE
+        wait = self._admission_timeout(request)
+        left = deadline.remaining()
+        if left is not None:
+            wait = left if wait is None else min(wait, left)
+        if not limiter.acquire(wait):
+            raise self._pool_timeout(request, deadline)
+        return limiter.release
+
+    def _read_body(self, response: httpx.Response, state: StreamState) -> bytes:
+        content, cut = _bounded(response.iter_bytes(), state.max_event_size)
+        if cut:
+            raise state.protocol_error(f"the JSON reply is larger than {state.max_event_size} bytes")
+        return content
+
+    def _send(
+        self, request: httpx.Request, state: StreamState, control: CallControl, deadline: Deadline
+    ) -> tuple[httpx.Response, Callable[[], None]]:
+        """Send with retries (before the first byte only); a 2xx response whose body is unread, and its release."""
         attempt = 0
         while True:
+            if control.stopped:
+                raise Stopped
+            self._timed(request, deadline, self.http.timeout)
+            release = self._admit(request, deadline)
+            delay: float | None
             try:
-                if self._needs_watch(state):
-                    response = self._send_watched(request, state)
-                else:
-                    response = self.http.send(request, stream=True)
-                self._answering(state)
+                token = CURRENT_CALL.set(control)
+                try:
+                    if self._needs_watch(state):
+                        response = self._send_watched(request, state, control, deadline)
+                    else:
+                        response = self.http.send(request, stream=True)
+                finally:
+                    CURRENT_CALL.reset(token)
             except httpx.TransportError as exc:
-                delay = self.retry.after_exception(attempt, exc)
+                release()
+                failure, delay = self._transport_failure(exc, attempt, control, deadline)
                 if delay is None:
-                    if isinstance(exc, httpx.ReadTimeout) and state.streaming:
-                        self._raise_if_unknown_flow(state.chatflow_id)
-                    raise transport_error(exc) from exc
+                    if isinstance(exc, httpx.ReadTimeout) and state.streaming and not control.stopped:
+                        self._raise_if_unknown_flow(state.chatflow_id, deadline)
+                    raise failure from exc
+            except BaseException:
+                release()
+                raise
             else:
                 if response.status_code < 400:
-                    return response
-                error = _read_error(response, response.read())
-                delay = self.retry.after_status(attempt, response.status_code, _retry_after(error))
+                    self._answering(state)
+                    return response, release
+                try:
+                    content, _ = _bounded(response.iter_bytes(), MAX_BODY_BYTES)
+                except httpx.TransportError:
+                    content = b""
+                finally:
+                    response.close()
+                    release()
+                error, delay = self._retry_delay(attempt, response, content, deadline)
                 if delay is None:
                     raise error
-            time.sleep(delay)
+            _sleep(delay, control)
             attempt += 1
 
-    def _send_watched(self, request: httpx.Request, state: StreamState) -> httpx.Response:
+    def _send_watched(
+        self, request: httpx.Request, state: StreamState, control: CallControl, deadline: Deadline
+    ) -> httpx.Response:
         # Flowise never answers a streaming request for an unknown chatflow. If no headers arrive within
         # `diagnose_after`, ask GET /chatflows-streaming/{id} whether the flow exists, while still waiting.
-        # The send runs in a daemon thread: an abandoned one (unknown flow) never keeps the process alive.
+        # The send runs in a daemon thread (an abandoned one never keeps the process alive); on any way out
+        # (unknown flow, Ctrl-C, cancel) its socket is shut down at once, so the pool slot is freed at once.
         future: concurrent.futures.Future[httpx.Response] = concurrent.futures.Future()
+        context = contextvars.copy_context()  # carries CURRENT_CALL: the send thread's socket is this call's
 
         def send() -> None:
             try:
@@ -473,22 +497,23 @@ class FlowiseClient(_ClientBase[httpx.Client]):
             except BaseException as exc:  # handed to the waiting caller
                 future.set_exception(exc)
 
-        threading.Thread(target=send, name="flowise-send", daemon=True).start()
+        threading.Thread(target=context.run, args=(send,), name="flowise-send", daemon=True).start()
         try:
-            return future.result(timeout=self.diagnose_after)
-        except concurrent.futures.TimeoutError:
-            pass
-        try:
-            self._raise_if_unknown_flow(state.chatflow_id)
-        except FlowiseError:
+            try:
+                return future.result(timeout=self.diagnose_after)
+            except concurrent.futures.TimeoutError:
+                pass
+            self._raise_if_unknown_flow(state.chatflow_id, deadline)
+            return future.result()
+        except BaseException:
+            control.interrupt()
             future.add_done_callback(_close_response)
             raise
-        return future.result()
 
-    def _raise_if_unknown_flow(self, chatflow_id: str) -> None:
+    def _raise_if_unknown_flow(self, chatflow_id: str, deadline: Deadline) -> None:
         try:
-            response = self.http.send(self._probe_request(chatflow_id))
-        except httpx.TransportError:
+            response = self._fetch(self._probe_request(chatflow_id), deadline)
+        except FlowiseError:
             return
         error = error_from_probe(chatflow_id, response.status_code, response.content)
         if error is not None:
@@ -497,108 +522,33 @@ class FlowiseClient(_ClientBase[httpx.Client]):
     def _recover(self, state: StreamState) -> list[FlowiseEvent]:
         request = self._recovery_request(state)
         try:
-            rows = self._messages(self._plain(request))
+            rows = self._messages(self._fetch(request))
         except FlowiseError as exc:
             raise state.lost_answer_error(f"recovering it failed: {exc}") from exc
         return state.recovered_events(rows)
 
 
-class AsyncFlowiseStream(_StreamBase):
-    """The async twin of :class:`FlowiseStream`: ``async with`` / ``async for``."""
-
-    def __init__(self, client: AsyncFlowiseClient, request: httpx.Request, state: StreamState) -> None:
-        super().__init__(request, state)
-        self._client = client
-        self._iterator = self._iterate()
-
-    async def open(self) -> AsyncFlowiseStream:
-        """Send the request and check the status (done lazily by the first iteration otherwise)."""
-        if self._response is None:
-            self._response = await self._client._send(self._request, self._state)
-        return self
-
-    async def __aenter__(self) -> AsyncFlowiseStream:
-        return await self.open()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> AsyncIterator[FlowiseEvent]:
-        return self._iterator
-
-    async def __anext__(self) -> FlowiseEvent:
-        return await self._iterator.__anext__()
-
-    async def _iterate(self) -> AsyncGenerator[FlowiseEvent, None]:
-        state = self._state
-        response = (await self.open())._response
-        assert response is not None
-        try:
-            kind = state.start(response)
-            if kind == "sse":
-                feed = state.feed
-                async for chunk in response.aiter_bytes():
-                    for event in feed(chunk):
-                        if type(event) is EndEvent and state.lost_answer():
-                            for recovered in await self._client._recover(state):
-                                yield recovered
-                        yield event
-                for event in state.eof():
-                    yield event
-            elif kind == "json":
-                for event in state.feed_json(response, await response.aread()):
-                    yield event
-            else:
-                raise unexpected_body_error(response, await response.aread())
-        except httpx.TransportError as exc:
-            raise transport_error(exc, partial=state.result) from exc
-        finally:
-            await response.aclose()
-        error = state.final_error()
-        if error is not None:
-            raise error
-
-    async def text_stream(self) -> AsyncIterator[str]:
-        """Only the answer's text, token by token (empty tokens skipped)."""
-        async for event in self._iterator:
-            if type(event) is TokenEvent and event.data:
-                yield event.data
-
-    async def until_done(self) -> Prediction:
-        """Consume the rest of the stream and return the final prediction."""
-        async for _ in self._iterator:
-            pass
-        return self.result
-
-    async def aclose(self) -> None:
-        """Close the connection now (Flowise keeps running the flow: see ``cancel``)."""
-        await self._iterator.aclose()
-        if self._response is not None:
-            await self._response.aclose()
-
-    async def cancel(self) -> bool:
-        """Close the connection and ask Flowise to abort the run. Returns whether Flowise acknowledged."""
-        await self.aclose()
-        if not self.chat_id:
-            return False
-        try:
-            await self._client.abort(self.chatflow_id, self.chat_id)
-        except FlowiseError:
-            return False
-        return True
-
-
 class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
     """Asynchronous Flowise client: the same names as :class:`FlowiseClient`, awaited."""
 
+    _limiter: AsyncLimiter | None = None
+
     @property
     def http(self) -> httpx.AsyncClient:
-        """The underlying ``httpx.AsyncClient`` (created on first use, per instance)."""
+        """The underlying ``httpx.AsyncClient`` (created once, on first use)."""
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.timeout, limits=_LIMITS, headers=_DEFAULT_HEADERS)
+            with self._http_lock:
+                if self._http is None:
+                    transport = httpx.AsyncHTTPTransport(limits=self.limits)
+                    track_async_transport(transport)
+                    self._http = httpx.AsyncClient(timeout=self.timeout, transport=transport, headers=_DEFAULT_HEADERS)
         return self._http
+
+    @property
+    def limiter(self) -> AsyncLimiter | None:
+        if self._limiter is None and self.limits.max_connections is not None:
+            self._limiter = AsyncLimiter(self.limits.max_connections)
+        return self._limiter
 
     async def aclose(self) -> None:
         if self._http is not None and self._owns_http:
@@ -611,79 +561,39 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
         await self.aclose()
 
     async def predict(
-        self,
-        chatflow_id: str,
-        question: str | None = None,
-        *,
-        session_id: str | None = None,
-        chat_id: str | None = None,
-        history: Sequence[HistoryItem] | None = None,
-        override_config: dict[str, Any] | None = None,
-        uploads: Sequence[Upload | Mapping[str, Any]] | None = None,
-        form: dict[str, Any] | None = None,
-        human_input: HumanInput | dict[str, Any] | None = None,
-        lead_email: str | None = None,
-        action: dict[str, Any] | None = None,
-        extra_body: dict[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | httpx.Timeout | None = None,
+        self, chatflow_id: str, question: str | None = None, **options: Unpack[PredictionOptions]
     ) -> Prediction:
-        """Run a prediction without streaming and return the complete result."""
-        request, state = self._prediction(
-            chatflow_id, question, streaming=False, session_id=session_id, chat_id=chat_id, history=history,
-            override_config=override_config, uploads=uploads, form=form, human_input=human_input,
-            lead_email=lead_email, action=action, extra_body=extra_body, headers=headers, timeout=timeout,
-        )  # fmt: skip
-        return await AsyncFlowiseStream(self, request, state).until_done()
+        """Run a prediction without streaming and return the complete result (options: ``PredictionOptions``)."""
+        request, state, deadline = self._prediction(chatflow_id, question, False, options)
+        return await AsyncFlowiseStream(self, request, state, deadline).until_done()
 
     def stream(
-        self,
-        chatflow_id: str,
-        question: str | None = None,
-        *,
-        session_id: str | None = None,
-        chat_id: str | None = None,
-        history: Sequence[HistoryItem] | None = None,
-        override_config: dict[str, Any] | None = None,
-        uploads: Sequence[Upload | Mapping[str, Any]] | None = None,
-        form: dict[str, Any] | None = None,
-        human_input: HumanInput | dict[str, Any] | None = None,
-        lead_email: str | None = None,
-        action: dict[str, Any] | None = None,
-        extra_body: dict[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | httpx.Timeout | None = None,
+        self, chatflow_id: str, question: str | None = None, **options: Unpack[PredictionOptions]
     ) -> AsyncFlowiseStream:
-        """Start a streaming prediction: ``async for`` over the returned stream for typed events."""
-        request, state = self._prediction(
-            chatflow_id, question, streaming=True, session_id=session_id, chat_id=chat_id, history=history,
-            override_config=override_config, uploads=uploads, form=form, human_input=human_input,
-            lead_email=lead_email, action=action, extra_body=extra_body, headers=headers, timeout=timeout,
-        )  # fmt: skip
-        return AsyncFlowiseStream(self, request, state)
+        """Start a streaming prediction: ``async for`` over the returned stream (options: ``PredictionOptions``)."""
+        request, state, deadline = self._prediction(chatflow_id, question, True, options)
+        return AsyncFlowiseStream(self, request, state, deadline)
 
-    predict.__doc__ = (predict.__doc__ or "") + _PREDICTION_DOC
-    stream.__doc__ = (stream.__doc__ or "") + _PREDICTION_DOC
+    async def abort(self, chatflow_id: str, chat_id: str, *, deadline: float | None = None) -> dict[str, Any]:
+        """Ask Flowise to stop a running prediction (agentflows stop; a classic chatflow runs on)."""
+        return self._abort_result(await self._fetch(self._abort_request(chatflow_id, chat_id), deadline))
 
-    async def abort(self, chatflow_id: str, chat_id: str) -> dict[str, Any]:
-        """Ask Flowise to stop a running prediction (effective for agentflows and multi-agent flows)."""
-        return self._abort_result(await self._plain(self._abort_request(chatflow_id, chat_id)))
-
-    async def ping(self) -> bool:
+    async def ping(self, *, deadline: float | None = None) -> bool:
         """``True`` when the server answers ``GET /api/v1/ping``."""
         try:
-            return self._is_pong(await self._plain(self._get("ping")))
+            return self._is_pong(await self._fetch(self._get("ping"), deadline))
         except FlowiseError:
             return False
 
-    async def version(self) -> str:
+    async def version(self, *, deadline: float | None = None) -> str:
         """The server's Flowise version (``GET /api/v1/version``)."""
-        return str(self._json_or_raise(await self._plain(self._get("version"))).get("version", ""))
+        result = self._json_or_raise(await self._fetch(self._get("version"), deadline))
+        return str(result.get("version", "")) if isinstance(result, dict) else ""
 
-    async def is_streaming(self, chatflow_id: str) -> bool:
+    async def is_streaming(self, chatflow_id: str, *, deadline: float | None = None) -> bool:
         """Whether Flowise will stream this flow (``GET /api/v1/chatflows-streaming/{id}``)."""
-        response = await self._plain(self._get(f"chatflows-streaming/{chatflow_id}"))
-        return self._is_streaming(chatflow_id, response)
+        request = self._get(f"chatflows-streaming/{path_segment(chatflow_id, 'chatflow id')}")
+        return self._is_streaming(chatflow_id, await self._fetch(request, deadline))
 
     async def get_chat_messages(
         self,
@@ -693,51 +603,107 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
         session_id: str | None = None,
         message_id: str | None = None,
         order: str | None = None,
+        deadline: float | None = None,
     ) -> list[dict[str, Any]]:
         """Stored chat messages of a flow (needs an API key with chat-message permission)."""
         request = self._messages_request(chatflow_id, chat_id, session_id, message_id, order)
-        return self._messages(await self._plain(request))
+        return self._messages(await self._fetch(request, deadline))
 
     # -- I/O --------------------------------------------------------------------------------------------
 
-    async def _plain(self, request: httpx.Request) -> httpx.Response:
+    async def _fetch(self, request: httpx.Request, deadline: float | Deadline | None = None) -> httpx.Response:
+        """One plain request (no retries), its body read with a bound, within the deadline."""
+        limit = Deadline(deadline) if not isinstance(deadline, Deadline) else deadline
+        self._timed(request, limit, self.http.timeout)
+        release = await self._admit(request, limit)
         try:
-            return await self.http.send(request)
+            response = await self.http.send(request, stream=True)
+            try:
+                cap = MAX_BODY_BYTES if response.status_code >= 400 else self.max_event_size
+                content, cut = await _abounded(response.aiter_bytes(), cap)
+            finally:
+                await response.aclose()
         except httpx.TransportError as exc:
-            raise transport_error(exc) from exc
+            raise (limit.error(request.url) if limit.passed() else transport_error(exc)) from exc
+        finally:
+            release()
+        if cut and response.status_code < 400:
+            raise unexpected_body_error(response, content[:120])
+        return httpx.Response(response.status_code, headers=response.headers, content=content, request=request)
 
-    async def _send(self, request: httpx.Request, state: StreamState) -> httpx.Response:
-        """Send with retries (before the first byte only); return a 2xx response whose body is unread."""
+    async def _admit(self, request: httpx.Request, deadline: Deadline) -> Callable[[], None]:
+        limiter = self.limiter
+        if limiter is None:
+            return _NO_RELEASE
+        wait = self._admission_timeout(request)
+        left = deadline.remaining()
+        if left is not None:
+            wait = left if wait is None else min(wait, left)
+        if not await limiter.acquire(wait):
+            raise self._pool_timeout(request, deadline)
+        return limiter.release
+
+    async def _read_body(self, response: httpx.Response, state: StreamState) -> bytes:
+        content, cut = await _abounded(response.aiter_bytes(), state.max_event_size)
+        if cut:
+            raise state.protocol_error(f"the JSON reply is larger than {state.max_event_size} bytes")
+        return content
+
+    async def _send(
+        self, request: httpx.Request, state: StreamState, control: CallControl, deadline: Deadline
+    ) -> tuple[httpx.Response, Callable[[], None]]:
+        """Send with retries (before the first byte only); a 2xx response whose body is unread, and its release."""
         attempt = 0
         while True:
+            if control.stopped:
+                raise Stopped
+            self._timed(request, deadline, self.http.timeout)
+            release = await self._admit(request, deadline)
+            delay: float | None
             try:
-                if self._needs_watch(state):
-                    response = await self._send_watched(request, state)
-                else:
-                    response = await self.http.send(request, stream=True)
-                self._answering(state)
+                token = CURRENT_CALL.set(control)
+                try:
+                    if self._needs_watch(state):
+                        response = await self._send_watched(request, state, control, deadline)
+                    else:
+                        response = await self.http.send(request, stream=True)
+                finally:
+                    CURRENT_CALL.reset(token)
             except httpx.TransportError as exc:
-                delay = self.retry.after_exception(attempt, exc)
+                release()
+                failure, delay = self._transport_failure(exc, attempt, control, deadline)
                 if delay is None:
-                    if isinstance(exc, httpx.ReadTimeout) and state.streaming:
-                        await self._raise_if_unknown_flow(state.chatflow_id)
-                    raise transport_error(exc) from exc
+                    if isinstance(exc, httpx.ReadTimeout) and state.streaming and not control.stopped:
+                        await self._raise_if_unknown_flow(state.chatflow_id, deadline)
+                    raise failure from exc
+            except BaseException:
+                release()
+                raise
             else:
                 if response.status_code < 400:
-                    return response
-                error = _read_error(response, await response.aread())
-                delay = self.retry.after_status(attempt, response.status_code, _retry_after(error))
+                    self._answering(state)
+                    return response, release
+                try:
+                    content, _ = await _abounded(response.aiter_bytes(), MAX_BODY_BYTES)
+                except httpx.TransportError:
+                    content = b""
+                finally:
+                    await response.aclose()
+                    release()
+                error, delay = self._retry_delay(attempt, response, content, deadline)
                 if delay is None:
                     raise error
-            await asyncio.sleep(delay)
+            await _asleep(delay, control)
             attempt += 1
 
-    async def _send_watched(self, request: httpx.Request, state: StreamState) -> httpx.Response:
+    async def _send_watched(
+        self, request: httpx.Request, state: StreamState, control: CallControl, deadline: Deadline
+    ) -> httpx.Response:
         task = asyncio.ensure_future(self.http.send(request, stream=True))
         try:
             done, _ = await asyncio.wait((task,), timeout=self.diagnose_after)
             if not done:
-                await self._raise_if_unknown_flow(state.chatflow_id)
+                await self._raise_if_unknown_flow(state.chatflow_id, deadline)
             return await task
         except BaseException:
             if not task.done():
@@ -746,10 +712,10 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
                     await task
             raise
 
-    async def _raise_if_unknown_flow(self, chatflow_id: str) -> None:
+    async def _raise_if_unknown_flow(self, chatflow_id: str, deadline: Deadline) -> None:
         try:
-            response = await self.http.send(self._probe_request(chatflow_id))
-        except httpx.TransportError:
+            response = await self._fetch(self._probe_request(chatflow_id), deadline)
+        except FlowiseError:
             return
         error = error_from_probe(chatflow_id, response.status_code, response.content)
         if error is not None:
@@ -758,18 +724,37 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
     async def _recover(self, state: StreamState) -> list[FlowiseEvent]:
         request = self._recovery_request(state)
         try:
-            rows = self._messages(await self._plain(request))
+            rows = self._messages(await self._fetch(request))
         except FlowiseError as exc:
             raise state.lost_answer_error(f"recovering it failed: {exc}") from exc
         return state.recovered_events(rows)
 
 
-def _read_error(response: httpx.Response, content: bytes) -> FlowiseAPIError:
-    return error_from_response(response.status_code, content, dict(response.headers))
+async def _abounded(chunks: Any, limit: int) -> tuple[bytes, bool]:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(parts)[:limit], True
+    return b"".join(parts), False
 
 
-def _retry_after(error: FlowiseAPIError) -> float | None:
-    return getattr(error, "retry_after", None)
+def _sleep(delay: float, control: CallControl) -> None:
+    """A retry wait that a cancel or the deadline cuts short."""
+    if control.wait(delay):
+        raise Stopped
+
+
+async def _asleep(delay: float, control: CallControl) -> None:
+    until = time.monotonic() + delay
+    while not control.stopped:
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, 0.05))
+    raise Stopped
 
 
 def _close_response(future: concurrent.futures.Future[httpx.Response]) -> None:

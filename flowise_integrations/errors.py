@@ -143,6 +143,19 @@ class FlowExecutionError(InternalServerError):
 _UNAUTHORIZED = re.compile(r"\bUnauthorized\b")
 _FLOW_FAILED = re.compile(r"predictionsServices\.build\w* - ")
 _NOT_FOUND = re.compile(r"not found", re.IGNORECASE)
+# Flowise before 3.0.13 answers an unknown chatflow with a 500 from its chatflow lookup
+_UNKNOWN_FLOW = re.compile(r"getChatflowById - .*not found|Chatflow \S+ not found", re.IGNORECASE)
+
+MAX_MESSAGE_CHARS = 2_000
+"""An error message keeps at most this much of what the server said (Flowise's own ``message`` first)."""
+MAX_BODY_BYTES = 16_384
+"""At most this much of an error response's body is read and kept (``error.body``)."""
+
+
+def _shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} more characters]"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -164,18 +177,26 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def _decode_body(content: bytes) -> tuple[Any, str]:
-    """Return ``(decoded body, message)``: Flowise's ``message``, a gateway's ``error``, or the text."""
-    text = content.decode("utf-8", errors="replace").strip()
+    """Return ``(decoded body, message)``: Flowise's ``message``, a gateway's ``error``, or the text.
+
+    Both are bounded: the body to :data:`MAX_BODY_BYTES` (as text when it was cut or is not JSON), the message
+    to :data:`MAX_MESSAGE_CHARS`.
+    """
+    cut = len(content) > MAX_BODY_BYTES
+    text = content[:MAX_BODY_BYTES].decode("utf-8", errors="replace").strip()
+    if cut:
+        text += f"... [cut at {MAX_BODY_BYTES} bytes]"
+        return text, _shorten(text)
     try:
         body: Any = json.loads(text)
-    except ValueError:
-        return text, text
+    except (ValueError, RecursionError):
+        return text, _shorten(text)
     if isinstance(body, dict):
         for key in ("message", "error", "detail"):
             value = body.get(key)
             if isinstance(value, str) and value:
-                return body, value
-    return body, text
+                return body, _shorten(value)
+    return body, _shorten(text)
 
 
 def error_from_response(
@@ -198,7 +219,7 @@ def error_from_response(
         cls = AuthenticationError
     elif status_code == 403:
         cls = PermissionDeniedError
-    elif status_code == 404:
+    elif status_code == 404 or (status_code == 500 and _UNKNOWN_FLOW.search(message)):
         cls = NotFoundError
     elif status_code == 413:
         cls = PayloadTooLargeError
@@ -215,6 +236,7 @@ def error_from_response(
 
 def error_from_event(message: str, *, partial: Prediction | None = None) -> FlowiseAPIError:
     """Map Flowise's in-band ``error`` event (HTTP 200) to an exception carrying the partial answer."""
+    message = _shorten(message)
     if _UNAUTHORIZED.search(message):
         return AuthenticationError(message, partial=partial)
     return FlowExecutionError(message, partial=partial)

@@ -55,7 +55,8 @@ _STEPS = TypeAdapter(list[AgentReasoningStep])
 
 
 def _as_list(data: Any) -> list[Any]:
-    return data if isinstance(data, list) else []
+    """The dict items of a list payload (a real multi-agent step sends ``[null]``): typed views never raise."""
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
 
 def _str_field(data: Any, key: str) -> str | None:

@@ -11,9 +11,9 @@ import base64
 import mimetypes
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "AgentReasoningStep",
@@ -29,6 +29,48 @@ __all__ = [
 ]
 
 
+def _as_str(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _as_opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) or value is None else str(value)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [v for v in value if v is not None] if isinstance(value, list) else []
+
+
+def _as_dicts(value: Any) -> list[Any]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _as_opt_dicts(value: Any) -> list[Any] | None:
+    return None if value is None else _as_dicts(value)
+
+
+def _as_count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    try:
+        return max(0, int(value))
+    except (OverflowError, ValueError):  # inf, nan
+        return 0
+
+
+# Lenient wire types: whatever JSON a server sends, a result model is built (nulls and odd shapes are dropped or
+# coerced, never raised); the payload as received stays in the event's ``data`` and the prediction's ``raw``.
+WireStr = Annotated[str, BeforeValidator(_as_str)]
+WireOptStr = Annotated[Union[str, None], BeforeValidator(_as_opt_str)]  # noqa: UP007
+WireDict = Annotated[dict[str, Any], BeforeValidator(_as_dict)]
+WireList = Annotated[list[Any], BeforeValidator(_as_list)]
+WireCount = Annotated[int, BeforeValidator(_as_count)]
+
+
 class _WireModel(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="allow")
 
@@ -36,34 +78,38 @@ class _WireModel(BaseModel):
 class SourceDocument(_WireModel):
     """A retrieved document (a LangChain ``Document`` on the server): ``pageContent`` + ``metadata``."""
 
-    page_content: str = Field(default="", alias="pageContent")
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    id: str | None = None
+    page_content: WireStr = Field(default="", alias="pageContent")
+    metadata: WireDict = Field(default_factory=dict)
+    id: WireOptStr = None
 
 
 class UsedTool(_WireModel):
     """A tool the flow ran server-side (``usedTools``), or asked for (``calledTools``, no output yet)."""
 
-    tool: str = ""
+    tool: WireStr = ""
     tool_input: Any = Field(default=None, alias="toolInput")
     tool_output: Any = Field(default=None, alias="toolOutput")
-    source_documents: list[SourceDocument] | None = Field(default=None, alias="sourceDocuments")
-    error: str | None = None
+    source_documents: Annotated[list[SourceDocument] | None, BeforeValidator(_as_opt_dicts)] = Field(
+        default=None, alias="sourceDocuments"
+    )
+    error: WireOptStr = None
 
 
 class AgentReasoningStep(_WireModel):
     """One multi-agent / sequential-agent step (``agentReasoning`` item)."""
 
-    agent_name: str = Field(default="", alias="agentName")
-    messages: list[Any] = Field(default_factory=list)
-    next: str | None = None
-    instructions: str | None = None
-    used_tools: list[UsedTool] = Field(default_factory=list, alias="usedTools")
-    source_documents: list[SourceDocument] = Field(default_factory=list, alias="sourceDocuments")
-    artifacts: list[Any] = Field(default_factory=list)
-    state: dict[str, Any] = Field(default_factory=dict)
-    node_name: str | None = Field(default=None, alias="nodeName")
-    node_id: str | None = Field(default=None, alias="nodeId")
+    agent_name: WireStr = Field(default="", alias="agentName")
+    messages: WireList = Field(default_factory=list)
+    next: WireOptStr = None
+    instructions: WireOptStr = None
+    used_tools: Annotated[list[UsedTool], BeforeValidator(_as_dicts)] = Field(default_factory=list, alias="usedTools")
+    source_documents: Annotated[list[SourceDocument], BeforeValidator(_as_dicts)] = Field(
+        default_factory=list, alias="sourceDocuments"
+    )
+    artifacts: WireList = Field(default_factory=list)
+    state: WireDict = Field(default_factory=dict)
+    node_name: WireOptStr = Field(default=None, alias="nodeName")
+    node_id: WireOptStr = Field(default=None, alias="nodeId")
 
     @property
     def text(self) -> str:
@@ -74,9 +120,9 @@ class AgentReasoningStep(_WireModel):
 class Usage(_WireModel):
     """Token usage as agentflow v2 reports it (LangChain ``UsageMetadata``); classic chatflows report none."""
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
+    input_tokens: WireCount = 0
+    output_tokens: WireCount = 0
+    total_tokens: WireCount = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -247,7 +293,7 @@ class Prediction(BaseModel):
     thinking_duration: float | None = None
     streamed: bool = False
     finished: bool = False
-    finish_reason: Literal["stop", "error", "abort", "stopped", "incomplete"] | None = None
+    finish_reason: Literal["stop", "error", "abort", "stopped", "incomplete", "cancelled"] | None = None
     error: str | None = None
     recovered: bool = False
     malformed_frames: list[str] = Field(default_factory=list)

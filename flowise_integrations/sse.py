@@ -1,20 +1,36 @@
-"""A byte-level Server-Sent Events decoder.
+"""A byte-level Server-Sent Events decoder: linear in line length, bounded in memory.
 
 It decodes exactly like ``httpx-sse`` (spec line splitting on CRLF/CR/LF, ``:`` comments, one optional space
 after the colon, multi-line ``data`` joined with ``\\n``, httpx-sse's dispatch rule) - a hypothesis test proves
 it - but works on bytes: lines are split before any UTF-8 decoding, so a multi-byte character split across
 network chunks, or a token holding U+2028, can never break a frame, and the frame's data goes to ``json.loads``
 without a text round trip. That is what makes typed events cost less than the httpx + httpx-sse floor.
+
+An unfinished line is kept as a list of chunks and joined once, when its end arrives, so a 50 MB token costs
+one copy, not one per network chunk. One event (its unfinished line plus its ``data`` lines) may not exceed
+``max_event_size`` bytes: past that, :class:`EventTooLargeError` is raised instead of growing without bound.
 """
 
 from __future__ import annotations
 
 import contextlib
 
-__all__ = ["SSEDecoder", "SSEFrame"]
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventTooLargeError", "SSEDecoder", "SSEFrame"]
+
+DEFAULT_MAX_EVENT_SIZE = 64 * 1024 * 1024
+"""64 MiB: far above any real Flowise event (a JSON reply or an executed-data snapshot), far below a leak."""
 
 SSEFrame = tuple[str, bytes, str, "int | None"]
 """One dispatched event: ``(event type, data as UTF-8 bytes, last event id, retry)``."""
+
+
+class EventTooLargeError(ValueError):
+    """One SSE event grew past the decoder's ``max_event_size``."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"one server-sent event exceeded {limit} bytes ({size} bytes buffered without an event end)")
+        self.size = size
+        self.limit = limit
 
 
 def _text(value: bytes) -> str:
@@ -24,11 +40,16 @@ def _text(value: bytes) -> str:
 class SSEDecoder:
     """Incremental decoder: ``feed(chunk)`` returns the frames completed by that chunk."""
 
-    __slots__ = ("_data", "_event", "_idle", "_last_id", "_retry", "_tail")
+    __slots__ = ("_data", "_data_size", "_event", "_idle", "_last_id", "_limit", "_parts", "_parts_size", "_retry")
 
-    def __init__(self) -> None:
-        self._tail = b""
+    def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
+        if max_event_size < 1:
+            raise ValueError("max_event_size must be positive")
+        self._limit = max_event_size
+        self._parts: list[bytes] = []  # the unfinished line, as received (never joined until it ends)
+        self._parts_size = 0
         self._data: list[bytes] = []
+        self._data_size = 0
         self._event = ""
         self._last_id = ""
         self._retry: int | None = None
@@ -37,7 +58,7 @@ class SSEDecoder:
     @property
     def pending(self) -> int:
         """Bytes received that do not (yet) form a complete event."""
-        return len(self._tail) + sum(len(d) for d in self._data)
+        return self._parts_size + self._data_size
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
         """Decode one network chunk."""
@@ -48,8 +69,23 @@ class SSEDecoder:
             and chunk[-1:] == b"\n"
             and b"\r" not in chunk
         ):
+            if len(chunk) - 16 > self._limit:
+                raise EventTooLargeError(len(chunk) - 16, self._limit)
             return [("message", chunk[14:-2], self._last_id, None)]
-        buf = self._tail + chunk if self._tail else chunk
+        parts = self._parts
+        if b"\n" not in chunk and b"\r" not in chunk and not (parts and parts[-1][-1:] == b"\r"):
+            if chunk:  # still the same line: keep the piece, copy nothing
+                parts.append(chunk)
+                self._parts_size += len(chunk)
+                self._idle = False
+                self._check()
+            return []
+        if parts:
+            parts.append(chunk)
+            buf = b"".join(parts)
+            parts.clear()
+        else:
+            buf = chunk
         hold_cr = False
         if b"\r" in buf:
             if buf[-1:] == b"\r":  # may be the first half of a CRLF: decide with the next chunk
@@ -58,20 +94,32 @@ class SSEDecoder:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buf.split(b"\n")
         tail = lines.pop()
-        self._tail = tail + b"\r" if hold_cr else tail
+        if hold_cr:
+            tail += b"\r"
+        if tail:
+            parts.append(tail)
+        self._parts_size = len(tail)
         out = self._lines(lines) if lines else []
-        self._idle = not (self._tail or self._data or self._event or self._retry is not None)
+        self._idle = not (tail or self._data or self._event or self._retry is not None)
+        self._check()
         return out
 
     def flush(self) -> list[SSEFrame]:
         """End of stream: a trailing lone CR still ends a line; an unterminated event is discarded."""
-        tail, self._tail = self._tail, b""
+        tail = b"".join(self._parts)
+        self._parts.clear()
+        self._parts_size = 0
         self._idle = False
         if tail[-1:] == b"\r":
             tail = tail[:-1]
         elif not tail:
             return []
         return self._lines([tail])
+
+    def _check(self) -> None:
+        size = self._parts_size + self._data_size
+        if size > self._limit:
+            raise EventTooLargeError(size, self._limit)
 
     def _lines(self, lines: list[bytes]) -> list[SSEFrame]:
         out: list[SSEFrame] = []
@@ -82,12 +130,14 @@ class SSEDecoder:
                     joined = data[0] if len(data) == 1 else b"\n".join(data)
                     out.append((self._event or "message", joined, self._last_id, self._retry))
                     data.clear()
+                    self._data_size = 0
                     self._event = ""
                     self._retry = None
                 continue
             if line[:5] == b"data:":
                 value = line[5:]
                 data.append(value[1:] if value[:1] == b" " else value)
+                self._data_size += len(value)
                 continue
             if line[0] == 58:  # b":" comment (Flowise's ":heartbeat")
                 continue
@@ -96,6 +146,7 @@ class SSEDecoder:
                 value = value[1:]
             if field == b"data":
                 data.append(value)
+                self._data_size += len(value)
             elif field == b"event":
                 self._event = _text(value)
             elif field == b"id":
@@ -104,4 +155,6 @@ class SSEDecoder:
             elif field == b"retry":
                 with contextlib.suppress(ValueError):
                     self._retry = int(_text(value))
+        if self._data_size > self._limit:
+            raise EventTooLargeError(self._data_size, self._limit)
         return out

@@ -238,9 +238,9 @@ async def test_only_a_flow_that_never_answered_is_watched(
     watched: list[str] = []
     original = cls._send_watched
 
-    def spy(self: object, request: httpx.Request, state: object) -> object:
+    def spy(self: object, request: httpx.Request, *args: object) -> object:
         watched.append(str(request.url))
-        return original(self, request, state)  # type: ignore[arg-type]
+        return original(self, request, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cls, "_send_watched", spy)
     if mode == "sync":

@@ -301,7 +301,7 @@ def test_a_genuinely_empty_answer_is_not_a_lost_answer() -> None:
 
 def test_retries_429_and_5xx_then_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
     sleeps: list[float] = []
-    monkeypatch.setattr("flowise_integrations.client.time.sleep", sleeps.append)
+    monkeypatch.setattr("flowise_integrations.client._sleep", lambda delay, control: sleeps.append(delay))
     statuses = iter([(429, {"retry-after": "2"}), (502, {}), (503, {}), (200, SSE)])
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -316,7 +316,7 @@ def test_retries_429_and_5xx_then_succeeds(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_connect_errors_are_retried_then_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("flowise_integrations.client.time.sleep", lambda s: None)
+    monkeypatch.setattr("flowise_integrations.client._sleep", lambda delay, control: None)
     calls = []
 
     def handle(request: httpx.Request) -> httpx.Response:

@@ -46,6 +46,7 @@ __all__ = [
     "PendingToolCall",
     "human_input_body",
     "interrupt_from",
+    "resumed_node",
     "run_status",
 ]
 
@@ -145,6 +146,27 @@ def run_status(executed_data: Any) -> str | None:
         if status in statuses:
             return status
     return "FINISHED"
+
+
+def _resume_marker(entry: dict[str, Any]) -> bool:
+    """Whether Flowise ran this node to resume a stop: it hands the node the humanInput it consumed, with the
+    resolved ``startNodeId`` (an Agent as ``input.humanInput``, a Human Input node spread into ``input``)."""
+    node_id = entry.get("nodeId")
+    node_input = _dict(_dict(entry.get("data")).get("input"))
+    for marker in (_dict(node_input.get("humanInput")), node_input):
+        if marker.get("type") in ("proceed", "reject") and node_id and marker.get("startNodeId") == node_id:
+            return True
+    return False
+
+
+def resumed_node(executed_data: Any) -> str | None:
+    """The node a resumed run restarted from, read from Flowise's own marker; ``None`` for a run that resumed nothing.
+
+    A resumed run's executed data replays the stopped run's nodes first (earlier resumes included), so the last
+    marked node is this run's.
+    """
+    marked = [e for e in _entries(executed_data) if _resume_marker(e)]
+    return _str(marked[-1].get("nodeId")) if marked else None
 
 
 # ------------------------------------------------------------------------------------------------ parsing

@@ -16,12 +16,14 @@ Where Flowise 3.x records the figures of an agentflow v2 (``packages/components/
 
 **Resumed runs**: the ``agentFlowExecutedData`` of a resumed run starts with every node of the stopped run
 (Flowise copies the previous execution, then drops the entries of the node it resumes and runs it again), so
-the entries before the first one of the resumed node are replays and are not counted. The resumed Agent node
-itself starts from the stopped run's messages, including the call that asked for the approval (which Flowise
-adds to ``tool_call_tokens`` again): those calls were billed by the stopped request and are left out, exactly
-when ``resumed_from`` is the stopped run's :class:`~flowise_integrations.hitl.Interrupt` (its checkpoint
-messages), by rule when it is only the node id (calls up to the first one asking for a tool that needs
-approval; none after a rejection, which removes that call).
+the entries before the first one of the resumed node are replays and are not counted. Which node that is, the
+caller may say (``resumed_from``); else it is read from the data: Flowise hands the resumed node the
+``humanInput`` it consumed (:func:`~flowise_integrations.hitl.resumed_node`). The resumed Agent node itself
+starts from the stopped run's messages, including the call that asked for the approval (which Flowise adds to
+``tool_call_tokens`` again): those calls were billed by the stopped request and are left out, exactly when
+``resumed_from`` is the stopped run's :class:`~flowise_integrations.hitl.Interrupt` (its checkpoint messages),
+else by rule (calls up to the first one asking for a tool that needs approval; none after a rejection, which
+removes that call).
 
 In every path ``total_tokens == input_tokens + output_tokens``. Calls Flowise does not record (a Human Input
 node's generated description, a conversation-summary memory) cannot be counted; figures without an input/output
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from .hitl import resumed_node
 from .models import Usage
 
 if TYPE_CHECKING:
@@ -235,9 +238,11 @@ def _node_usage(entry: dict[str, Any], *, replayed: bool, skip: Counter[str] | N
     )
 
 
-def _resume_point(resumed_from: str | Interrupt | None) -> tuple[str | None, Counter[str] | None]:
-    if resumed_from is None or isinstance(resumed_from, str):
-        return (resumed_from or None), None
+def _resume_point(resumed_from: str | Interrupt | None, entries: list[Any]) -> tuple[str | None, Counter[str] | None]:
+    if resumed_from is None:
+        return resumed_node(entries), None
+    if isinstance(resumed_from, str):
+        return (resumed_from or resumed_node(entries)), None
     node_id = getattr(resumed_from, "node_id", None)
     checkpoint = getattr(resumed_from, "checkpoint_messages", None) or []
     keys = Counter(_call_key(m) for m in _model_messages({"messages": list(checkpoint)}))
@@ -247,11 +252,12 @@ def _resume_point(resumed_from: str | Interrupt | None) -> tuple[str | None, Cou
 def usage_breakdown(executed_data: Any, *, resumed_from: str | Interrupt | None = None) -> list[NodeUsage]:
     """Every executed node with the calls counted for this request (replayed nodes flagged, with no calls).
 
-    ``resumed_from``: the node id the request resumed (``humanInput.startNodeId``), or better the stopped
-    run's ``Interrupt``; ``None`` for a request that resumed nothing.
+    ``resumed_from``: the stopped run's ``Interrupt`` (exact), or the node id the request resumed
+    (``humanInput.startNodeId``); ``None`` reads it from the data (Flowise marks the node it resumed), which is
+    also right for a request that resumed nothing.
     """
     entries = [e for e in executed_data if isinstance(e, dict)] if isinstance(executed_data, list) else []
-    node_id, skip = _resume_point(resumed_from)
+    node_id, skip = _resume_point(resumed_from, entries)
     cut = 0
     if node_id is not None:
         cut = next((i for i, e in enumerate(entries) if e.get("nodeId") == node_id), len(entries))

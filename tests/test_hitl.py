@@ -13,7 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowise_integrations.hitl import Decision, Interrupt, human_input_body, interrupt_from, run_status
+from flowise_integrations.hitl import (
+    Decision,
+    Interrupt,
+    human_input_body,
+    interrupt_from,
+    resumed_node,
+    run_status,
+)
 from flowise_integrations.models import HumanInput, PredictionRequest
 
 CAPTURES = Path(__file__).parent / "fixtures" / "real_captures"
@@ -276,6 +283,24 @@ def test_run_status_follows_flowise() -> None:
     assert run_status("nope") is None
 
 
+def resumed(node_id: str, node_input: dict[str, Any]) -> dict[str, Any]:
+    return {"nodeId": node_id, "status": "FINISHED", "data": {"id": node_id, "input": node_input, "output": {}}}
+
+
+def test_resumed_node_is_flowises_marker() -> None:
+    agent = resumed("agentAgentflow_0", {"humanInput": {"type": "proceed", "startNodeId": "agentAgentflow_0"}})
+    hi = resumed("humanInputAgentflow_0", {"type": "reject", "startNodeId": "humanInputAgentflow_0", "messages": []})
+    hi_later = resumed("humanInputAgentflow_1", {"type": "proceed", "startNodeId": "humanInputAgentflow_1"})
+    assert resumed_node([START, agent]) == "agentAgentflow_0"
+    assert resumed_node([START, hi, {"nodeId": "llmAgentflow_2", "data": {}}]) == "humanInputAgentflow_0"
+    # a second resume replays the first one's marked node first: the last marker is this run's
+    assert resumed_node([START, hi, hi_later]) == "humanInputAgentflow_1"
+    assert resumed_node(hi_stopped()) is None
+    assert resumed_node([resumed("x", {"type": "proceed", "startNodeId": "y"})]) is None
+    assert resumed_node([resumed("x", {"humanInput": {"type": "maybe", "startNodeId": "x"}})]) is None
+    assert resumed_node(None) is None
+
+
 def test_repr_leaves_the_raw_payloads_out() -> None:
     interrupt = interrupt_from(AGENT_ACTION, agent_stopped())
     assert interrupt is not None
@@ -331,6 +356,7 @@ SHAPED = st.recursive(
 def test_never_raises_on_odd_payloads(action: Any, executed: Any, status: str | None) -> None:
     interrupt = interrupt_from(action, executed, status=status, text="t")
     run_status(executed)
+    resumed_node(executed)
     if interrupt is not None:
         assert [d.value for d in interrupt.decisions] == ["proceed", "reject"]
         body = interrupt.resume_fields(approve=True, feedback="f")

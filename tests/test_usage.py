@@ -178,12 +178,16 @@ def llm(node_id: str, usage: dict[str, Any] | None = U) -> dict[str, Any]:
     }
 
 
-def human_input(status: str) -> dict[str, Any]:
+def human_input(status: str, decision: str | None = None) -> dict[str, Any]:
+    """A Human Input entry; a resumed one gets the consumed humanInput spread into its input, as Flowise does."""
+    node_input: dict[str, Any] = {"messages": [USER]}
+    if decision:
+        node_input.update(type=decision, startNodeId="humanInputAgentflow_0")
     return {
         "nodeId": "humanInputAgentflow_0",
         "nodeLabel": "Review",
         "status": status,
-        "data": {"id": "humanInputAgentflow_0", "name": "humanInputAgentflow", "input": {}, "output": {}},
+        "data": {"id": "humanInputAgentflow_0", "name": "humanInputAgentflow", "input": node_input, "output": {}},
     }
 
 
@@ -240,13 +244,18 @@ def test_a_resumed_tool_approval_counts_only_the_new_call(how: str, executed: An
     assert figures(request_usage(executed(), [U], resumed_from=resumed_from)) == (10, 12, 22)
 
 
-def test_without_the_resume_point_the_stopped_calls_count_again() -> None:
-    # what a caller that forgets `resumed_from` gets (and why the client passes it)
-    assert figures(request_usage(resumed_proceed(), None)) == (20, 24, 44)
+def test_the_resumed_node_is_read_from_flowises_marker() -> None:
+    # Flowise hands the resumed Agent the humanInput it consumed (input.humanInput.startNodeId == its node id)
+    assert figures(request_usage(resumed_proceed(), None)) == (10, 12, 22)
+    unmarked = resumed_proceed()
+    del unmarked[1]["data"]["input"]["humanInput"]
+    # without the marker and without resumed_from the stopped run's call counts again
+    assert figures(request_usage(unmarked, None)) == (20, 24, 44)
+    assert figures(request_usage(unmarked, None, resumed_from="agentAgentflow_0")) == (10, 12, 22)
 
 
 def test_a_resumed_human_input_run_skips_the_replayed_nodes() -> None:
-    executed = [start(), llm("llmAgentflow_0"), human_input("FINISHED"), llm("llmAgentflow_1")]
+    executed = [start(), llm("llmAgentflow_0"), human_input("FINISHED", "proceed"), llm("llmAgentflow_1")]
     nodes = usage_breakdown(executed, resumed_from="humanInputAgentflow_0")
     assert [(n.node_id, n.replayed, len(n.calls)) for n in nodes] == [
         ("startAgentflow_0", True, 0),
@@ -255,6 +264,8 @@ def test_a_resumed_human_input_run_skips_the_replayed_nodes() -> None:
         ("llmAgentflow_1", False, 1),
     ]
     assert figures(request_usage(executed, None, resumed_from="humanInputAgentflow_0")) == (10, 12, 22)
+    assert figures(request_usage(executed, None)) == (10, 12, 22)  # read from the marker
+    executed[2] = human_input("FINISHED")  # no marker, no resumed_from: the replayed LLM counts again
     assert figures(request_usage(executed, None)) == (20, 24, 44)
 
 
@@ -409,5 +420,5 @@ def test_a_resumed_run_counts_only_what_follows_the_resumed_node(
     assert interrupt is not None
     resumed = resumed_proceed() if decision == "proceed" else resumed_reject()
     executed = [*replayed, *resumed[1:]]
-    for resumed_from in (interrupt, "agentAgentflow_0"):
+    for resumed_from in (interrupt, "agentAgentflow_0", None):
         assert figures(request_usage(executed, None, resumed_from=resumed_from)) == (10, 12, 22)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 NodeDefinitions = Callable[[str], dict[str, Any]]
-FlowType = Literal["CHATFLOW", "AGENTFLOW"]
+FlowType = Literal["CHATFLOW", "AGENTFLOW", "MULTIAGENT"]
 
 CANNED_ANSWER = "Hello from the fake LLM! This answer is streamed token by token."
 TOOL_ANSWER = "The tool said: 4."
@@ -60,6 +60,8 @@ FLOW_NAMES = (
     "agentflow_v2_llm",
     "agentflow_v2_agent_tool",
 )
+AGENTFLOW_V2_FLOWS = frozenset({"agentflow_v2_llm", "agentflow_v2_agent_tool"})
+"""Flows that need Agentflow V2 (Flowise 3.0 and later)."""
 PROTECTED_FLOWS = frozenset({"llm_chain_protected"})
 """Flows with ``apikeyid`` set: predictions need ``Authorization: Bearer <api key>``."""
 NON_STREAMING_FLOWS = frozenset({"llm_chain_model_streaming_off"})
@@ -402,8 +404,45 @@ def _agentflow_agent_tool(defs: NodeDefinitions, cred: str, llm: str) -> dict[st
     return g.flow_data()
 
 
-def build_flows(node_defs: NodeDefinitions, *, credential_id: str, llm_base_url: str) -> list[FlowSpec]:
-    """Every test flow (see :data:`FLOW_NAMES`), built from ``node_defs(name)`` definitions."""
+def major_of(version: str) -> int:
+    """``"3.1.4"`` -> 3 (0 when the version is not numeric, e.g. an external server of unknown version)."""
+    head = version.split(".")[0]
+    return int(head) if head.isdigit() else 0
+
+
+def unsupported_reason(flow: str, version: str) -> str | None:
+    """Why ``flow`` cannot exist on Flowise ``version`` (None when it can)."""
+    if flow in AGENTFLOW_V2_FLOWS and 0 < major_of(version) < 3:
+        return f"Flowise {version} has no Agentflow V2 (it arrived in Flowise 3.0), so there is no {flow} flow"
+    return None
+
+
+def flow_names_for(version: str) -> tuple[str, ...]:
+    """The flows of :data:`FLOW_NAMES` that Flowise ``version`` supports."""
+    return tuple(name for name in FLOW_NAMES if unsupported_reason(name, version) is None)
+
+
+def _agent_flow_specs(
+    node_defs: NodeDefinitions, *, credential_id: str, llm_base_url: str, version: str
+) -> list[FlowSpec]:
+    """The specs of ``flows_agents.build_agent_flows`` (multi-agent, sequential agents...), when that module exists."""
+    try:
+        import flows_agents  # type: ignore[import-not-found,unused-ignore]
+    except ModuleNotFoundError as exc:
+        if exc.name != "flows_agents":
+            raise  # the module exists but is broken: say so
+        return []
+    specs: list[FlowSpec] = flows_agents.build_agent_flows(
+        node_defs, credential_id=credential_id, llm_base_url=llm_base_url, version=version
+    )
+    return specs
+
+
+def build_flows(
+    node_defs: NodeDefinitions, *, credential_id: str, llm_base_url: str, version: str = "3.1.4"
+) -> list[FlowSpec]:
+    """Every test flow Flowise ``version`` supports (see :data:`FLOW_NAMES`, :func:`unsupported_reason`), built
+    from ``node_defs(name)`` definitions, plus the flows of ``flows_agents.build_agent_flows`` if it exists."""
     defs_cache: dict[str, dict[str, Any]] = {}
 
     def defs(name: str) -> dict[str, Any]:
@@ -412,17 +451,29 @@ def build_flows(node_defs: NodeDefinitions, *, credential_id: str, llm_base_url:
         return defs_cache[name]
 
     cred, llm = credential_id, llm_base_url
-    llm_chain = _llm_chain(defs, cred, llm)
-    specs = [
-        FlowSpec("llm_chain", "CHATFLOW", llm_chain),
-        FlowSpec("conversation_chain", "CHATFLOW", _conversation_chain(defs, cred, llm)),
-        FlowSpec("retrieval_qa", "CHATFLOW", _retrieval_qa(defs, cred, llm)),
-        FlowSpec("tool_agent", "CHATFLOW", _tool_agent(defs, cred, llm)),
-        FlowSpec("tool_agent_detailed", "CHATFLOW", _tool_agent(defs, cred, llm, detailed=True)),
-        FlowSpec("llm_chain_model_streaming_off", "CHATFLOW", _llm_chain(defs, cred, llm, streaming=False)),
-        FlowSpec("llm_chain_protected", "CHATFLOW", llm_chain, protected=True),
-        FlowSpec("agentflow_v2_llm", "AGENTFLOW", _agentflow_llm(defs, cred, llm)),
-        FlowSpec("agentflow_v2_agent_tool", "AGENTFLOW", _agentflow_agent_tool(defs, cred, llm)),
-    ]
-    assert tuple(s.name for s in specs) == FLOW_NAMES
-    return specs
+    builders: dict[str, Callable[[], FlowSpec]] = {
+        "llm_chain": lambda: FlowSpec("llm_chain", "CHATFLOW", _llm_chain(defs, cred, llm)),
+        "conversation_chain": lambda: FlowSpec("conversation_chain", "CHATFLOW", _conversation_chain(defs, cred, llm)),
+        "retrieval_qa": lambda: FlowSpec("retrieval_qa", "CHATFLOW", _retrieval_qa(defs, cred, llm)),
+        "tool_agent": lambda: FlowSpec("tool_agent", "CHATFLOW", _tool_agent(defs, cred, llm)),
+        "tool_agent_detailed": lambda: FlowSpec(
+            "tool_agent_detailed", "CHATFLOW", _tool_agent(defs, cred, llm, detailed=True)
+        ),
+        "llm_chain_model_streaming_off": lambda: FlowSpec(
+            "llm_chain_model_streaming_off", "CHATFLOW", _llm_chain(defs, cred, llm, streaming=False)
+        ),
+        "llm_chain_protected": lambda: FlowSpec(
+            "llm_chain_protected", "CHATFLOW", _llm_chain(defs, cred, llm), protected=True
+        ),
+        "agentflow_v2_llm": lambda: FlowSpec("agentflow_v2_llm", "AGENTFLOW", _agentflow_llm(defs, cred, llm)),
+        "agentflow_v2_agent_tool": lambda: FlowSpec(
+            "agentflow_v2_agent_tool", "AGENTFLOW", _agentflow_agent_tool(defs, cred, llm)
+        ),
+    }
+    assert tuple(builders) == FLOW_NAMES
+    specs = [builders[name]() for name in flow_names_for(version)]
+    extra = _agent_flow_specs(defs, credential_id=cred, llm_base_url=llm, version=version)
+    clashes = {s.name for s in extra} & {s.name for s in specs}
+    if clashes:
+        raise ValueError(f"flows_agents redefines {sorted(clashes)}")
+    return specs + extra

@@ -1,41 +1,36 @@
 #!/usr/bin/env python3
-"""Run a real Flowise 3.1.4 server on loopback for end-to-end tests (stdlib only).
+"""Run real Flowise servers on loopback for end-to-end tests: a matrix of versions and modes (stdlib only).
+
+Targets (``targets.py``): ``3.1.4`` (Node 24 from npm), ``3.1.4-queue`` (the same install in queue mode:
+Redis + Postgres + main server + two workers) and ``2.2.8`` (the machine's Node 20).
 
 CLI::
 
-    python tests/e2e/harness.py install   # Node 24 + flowise@3.1.4 into the cache dir (idempotent)
-    python tests/e2e/harness.py start     # fake LLM + Flowise + bootstrap; prints the JSON state
-    python tests/e2e/harness.py status    # is the CLI-started server alive?
-    python tests/e2e/harness.py stop      # stop what `start` started, remove its run dir
-    python tests/e2e/harness.py up        # install (if needed) + start + one prediction per flow
+    python tests/e2e/harness.py install [--target T ...] [--sequential]  # every target (idempotent, resumable)
+    python tests/e2e/harness.py start  [--target 3.1.4]   # fake LLM + Flowise (+ queue stack) + bootstrap; JSON state
+    python tests/e2e/harness.py status [--target 3.1.4]   # is the CLI-started server alive? (exit 0 / 3)
+    python tests/e2e/harness.py stop   [--target 3.1.4]   # stop what `start` started, remove its run dir
+    python tests/e2e/harness.py up     [--target 3.1.4]   # install (if needed) + start + one prediction per flow
 
 Python::
 
-    with start_real_flowise() as flowise:          # -> RealFlowiseState
-        flowise.base_url, flowise.api_key, flowise.flows["llm_chain"], flowise.fake_llm_url
+    with start_real_flowise("2.2.8") as flowise:    # -> RealFlowiseState
+        flowise.base_url, flowise.api_key, flowise.flows["llm_chain"], flowise.version, flowise.mode
 
-The install lives outside the repo, in ``$FLOWISE_E2E_HOME`` (default
-``~/.cache/flowise-integrations/e2e``) under ``flowise-3.1.4/``. Each start gets a fresh run dir
-(database, secrets, blob storage, logs, HOME) under ``<home>/runs/``, removed again by ``stop``.
+Installs live outside the repo, in ``$FLOWISE_E2E_HOME`` (default ``~/.cache/flowise-integrations/e2e``)
+under ``flowise-<version>/``. Each start gets a fresh run dir (database, secrets, blob storage, logs, HOME,
+Redis) under ``<home>/runs/``, removed again by ``stop``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import dataclasses
-import fcntl
-import hashlib
 import http.cookiejar
 import json
 import os
-import platform
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,331 +45,55 @@ if str(HERE) not in sys.path:  # sibling modules when run as a script or importe
     sys.path.insert(0, str(HERE))
 
 import flows as flow_builders  # noqa: E402
+import queue_mode  # noqa: E402
+from installer import (  # noqa: E402
+    Installation,
+    e2e_home,
+    install_preload,
+    install_queue_services,
+    install_release,
+    install_targets,
+)
+from processes import (  # noqa: E402
+    HarnessError,
+    ManagedProcess,
+    free_port,
+    rss_mb,
+    say,
+    spawn,
+    tail,
+    wait_for_file,
+    write_atomic,
+)
+from targets import DEFAULT_TARGET, TARGETS, Target, parse_targets  # noqa: E402
 
-FLOWISE_VERSION = "3.1.4"
-NODE_VERSION = "24.9.0"
-BETTER_SQLITE3_OVERRIDE = "^12.4.1"
-PING_TIMEOUT_S = 90.0
-STOP_GRACE_S = 10.0
+__all__ = [
+    "FLOWISE_VERSION",
+    "HarnessError",
+    "Installation",
+    "RealFlowiseState",
+    "external_state_from_env",
+    "load_cli_state",
+    "start_real_flowise",
+]
+
+FLOWISE_VERSION = TARGETS[DEFAULT_TARGET].version
+"""The default target's version (kept for scripts written before the matrix)."""
+PING_TIMEOUT_S = 120.0
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "Passw0rd!x"
 API_KEY_NAME = "e2e-key"
 CREDENTIAL_NAME = "fake-openai"
 FAKE_OPENAI_API_KEY = "sk-fake-e2e"  # the fake LLM accepts anything; nothing secret
-MARKER_NAME = ".install-ok.json"
-PR_SET_PDEATHSIG = 1
 
 
-class HarnessError(RuntimeError):
-    """The real Flowise server could not be installed, started or bootstrapped."""
-
-
-def _say(message: str) -> None:
-    print(f"[e2e-harness] {message}", file=sys.stderr, flush=True)
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def e2e_home() -> Path:
-    """Root of everything the harness keeps outside the repo."""
-    env = os.environ.get("FLOWISE_E2E_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "flowise-integrations" / "e2e"
-
-
-# --------------------------------------------------------------------------------------------- install
-
-
-@dataclasses.dataclass(frozen=True)
-class Installation:
-    """Paths of one Node 24 + flowise install (``<home>/flowise-<version>/``)."""
-
-    root: Path
-
-    @classmethod
-    def default(cls) -> Installation:
-        return cls(e2e_home() / f"flowise-{FLOWISE_VERSION}")
-
-    @property
-    def node_pkg(self) -> Path:
-        return self.root / "node24" / "package"
-
-    @property
-    def node_bin(self) -> Path:
-        return self.node_pkg / "bin" / "node"
-
-    @property
-    def flowise_run(self) -> Path:
-        return self.root / "node_modules" / "flowise" / "bin" / "run"
-
-    @property
-    def preload(self) -> Path:
-        return self.root / "offline_tiktoken.js"
-
-    @property
-    def marker(self) -> Path:
-        return self.root / MARKER_NAME
-
-    @property
-    def log(self) -> Path:
-        return self.root / "install.log"
-
-    def package_json(self) -> str:
-        """The exact package.json the install is made from."""
-        manifest = {
-            "name": "flowise-integrations-e2e",
-            "version": "0.0.0",
-            "private": True,
-            "description": "Real Flowise for flowise-integrations end-to-end tests",
-            "dependencies": {"flowise": FLOWISE_VERSION},
-            # 9.x (peer dep of mem0ai/@langchain/community/typeorm) does not build against Node 24.
-            "overrides": {"better-sqlite3": BETTER_SQLITE3_OVERRIDE},
-        }
-        return json.dumps(manifest, indent=2) + "\n"
-
-    def expected_marker(self) -> dict[str, str]:
-        return {
-            "flowise": FLOWISE_VERSION,
-            "node": NODE_VERSION,
-            "package_json_sha256": hashlib.sha256(self.package_json().encode()).hexdigest(),
-        }
-
-    def is_installed(self) -> bool:
-        """True when the marker says exactly this version installed OK and the binaries exist."""
-        try:
-            marker = json.loads(self.marker.read_text())
-        except (OSError, ValueError):
-            return False
-        expected = self.expected_marker()
-        return (
-            all(marker.get(k) == v for k, v in expected.items())
-            and self.node_bin.is_file()
-            and self.flowise_run.is_file()
-        )
-
-    def tool_env(self) -> dict[str, str]:
-        """Environment for npm/node commands: Node 24 first on PATH, headers, private npm cache."""
-        env = dict(os.environ)
-        env.update(
-            PATH=f"{self.node_pkg / 'bin'}{os.pathsep}{env.get('PATH', '')}",
-            npm_config_nodedir=str(self.node_pkg),  # node-gyp: Node 24 headers (~/.npmrc may say /usr)
-            npm_config_cache=str(self.root / ".npm-cache"),
-            npm_config_audit="false",
-            npm_config_fund="false",
-            npm_config_update_notifier="false",
-            npm_config_loglevel="warn",
-            JOBS=str(os.cpu_count() or 1),  # node-gyp parallel build
-            PUPPETEER_SKIP_DOWNLOAD="1",
-            PUPPETEER_SKIP_CHROMIUM_DOWNLOAD="true",
-            PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1",
-        )
-        return env
-
-
-def _node_package_name() -> str:
-    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
-    if sys.platform != "linux" or arch is None:
-        raise HarnessError(f"unsupported platform {sys.platform}/{platform.machine()} (needs linux x64/arm64)")
-    return f"node-linux-{arch}@{NODE_VERSION}"
-
-
-def _run_logged(cmd: list[str], *, cwd: Path, env: Mapping[str, str], log: Path, what: str) -> float:
-    """Run ``cmd`` appending its output to ``log``; raise HarnessError with the log tail on failure."""
-    _say(f"{what}: {' '.join(cmd)}  (log: {log})")
-    started = time.monotonic()
-    with log.open("a") as fh:
-        fh.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {what}: {' '.join(cmd)}\n")
-        fh.flush()
-        try:
-            rc = subprocess.run(
-                cmd, cwd=cwd, env=dict(env), stdout=fh, stderr=subprocess.STDOUT, check=False
-            ).returncode
-        except OSError as exc:
-            raise HarnessError(f"{what}: cannot run {cmd[0]}: {exc}") from exc
-    elapsed = time.monotonic() - started
-    if rc != 0:
-        raise HarnessError(f"{what} failed (exit {rc}, {elapsed:.0f} s). Last lines of {log}:\n{_tail(log)}")
-    _say(f"{what}: done in {elapsed:.1f} s")
-    return elapsed
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
-def _install_node(inst: Installation, env: Mapping[str, str]) -> None:
-    if inst.node_bin.is_file():
-        version = subprocess.run([str(inst.node_bin), "--version"], capture_output=True, text=True, check=False)
-        if version.stdout.strip() == f"v{NODE_VERSION}":
-            _say(f"node: reusing {inst.node_bin} (v{NODE_VERSION})")
-            return
-    node_dir = inst.node_pkg.parent
-    shutil.rmtree(node_dir, ignore_errors=True)
-    node_dir.mkdir(parents=True)
-    npm = shutil.which("npm")
-    if npm is None:
-        raise HarnessError("npm is not on PATH (needed once to fetch Node 24 from the npm registry)")
-    _run_logged([npm, "pack", _node_package_name()], cwd=node_dir, env=env, log=inst.log, what="npm pack node")
-    tarballs = list(node_dir.glob("*.tgz"))
-    if len(tarballs) != 1:
-        raise HarnessError(f"npm pack left {len(tarballs)} tarballs in {node_dir}")
-    _run_logged(["tar", "xzf", tarballs[0].name], cwd=node_dir, env=env, log=inst.log, what="untar node")
-    tarballs[0].unlink()
-    if not inst.node_bin.is_file():
-        raise HarnessError(f"{inst.node_bin} missing after unpacking {tarballs[0].name}")
-
-
-def install_preload(inst: Installation) -> None:
-    """Copy the offline tiktoken preload next to node_modules (refreshed on every install/start)."""
-    data = (HERE / "offline_tiktoken.js").read_bytes()
-    if not inst.preload.is_file() or inst.preload.read_bytes() != data:
-        _write_atomic(inst.preload, data)
-
-
-def install(inst: Installation | None = None, *, force: bool = False) -> Installation:
-    """Install Node 24 and flowise (exact version) unless the marker says it is already done."""
-    inst = inst or Installation.default()
-    inst.root.mkdir(parents=True, exist_ok=True)
-    with (inst.root / ".install.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent sessions wait for one installer
-        if not force and inst.is_installed():
-            install_preload(inst)
-            _say(f"flowise {FLOWISE_VERSION}: already installed in {inst.root}")
-            return inst
-        started = time.monotonic()
-        _say(f"installing flowise {FLOWISE_VERSION} with node {NODE_VERSION} into {inst.root}")
-        inst.marker.unlink(missing_ok=True)
-        env = inst.tool_env()
-        _install_node(inst, env)
-        npm = shutil.which("npm", path=env["PATH"])
-        if npm is None:
-            raise HarnessError("npm is not on PATH")
-        shutil.rmtree(inst.root / "node_modules", ignore_errors=True)  # no half-finished leftovers
-        (inst.root / "package-lock.json").unlink(missing_ok=True)
-        (inst.root / "package.json").write_text(inst.package_json())
-        # Several install scripts fetch from GitHub (faiss-node, sharp, sqlite3 prebuilds...): skip all,
-        # then build the one native module Flowise needs, sqlite3, from source against Node 24.
-        t_install = _run_logged(
-            [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund"],
-            cwd=inst.root,
-            env=env,
-            log=inst.log,
-            what="npm install",
-        )
-        t_rebuild = _run_logged(
-            [npm, "rebuild", "sqlite3"], cwd=inst.root, env=env, log=inst.log, what="npm rebuild sqlite3"
-        )
-        check = "require('sqlite3'); console.log(require('flowise/package.json').version)"
-        probe = subprocess.run(
-            [str(inst.node_bin), "-e", check], cwd=inst.root, env=env, capture_output=True, text=True, check=False
-        )
-        if probe.returncode != 0 or probe.stdout.strip() != FLOWISE_VERSION:
-            raise HarnessError(f"install check failed (rc {probe.returncode}): {probe.stdout}{probe.stderr}")
-        install_preload(inst)
-        total = time.monotonic() - started
-        marker = {
-            **inst.expected_marker(),
-            "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "seconds": {
-                "total": round(total, 1),
-                "npm_install": round(t_install, 1),
-                "npm_rebuild_sqlite3": round(t_rebuild, 1),
-            },
-        }
-        _write_atomic(inst.marker, (json.dumps(marker, indent=2) + "\n").encode())
-        _say(
-            f"installed flowise {FLOWISE_VERSION} in {total:.1f} s "
-            f"(npm install {t_install:.1f} s, sqlite3 build {t_rebuild:.1f} s)"
-        )
-        return inst
-
-
-# ----------------------------------------------------------------------------------------- processes
-
-
-def _proc_start_time(pid: int) -> str | None:
-    """Kernel start time of ``pid`` (guards against signalling a recycled pid)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _proc_gone(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state in ("Z", "X")
-
-
-@dataclasses.dataclass(frozen=True)
-class ManagedProcess:
-    """A process the harness started as the leader of its own process group."""
-
-    name: str
-    pid: int
-    start_time: str | None
-
-    def alive(self) -> bool:
-        return not _proc_gone(self.pid) and _proc_start_time(self.pid) == self.start_time
-
-    def stop(self, grace: float = STOP_GRACE_S) -> None:
-        """SIGTERM the process group, SIGKILL it after ``grace`` seconds."""
-        current = _proc_start_time(self.pid)
-        if current is not None and current != self.start_time:
-            return  # the pid was recycled: not ours any more
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(self.pid, sig)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if _proc_gone(self.pid):
-                    # the leader is gone; make sure no member of its group lingers
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(self.pid, signal.SIGKILL)
-                    return
-                time.sleep(0.1)
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: SIGTERM this child when the process that started it dies (Linux prctl)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _spawn(
-    name: str, cmd: list[str], *, env: Mapping[str, str], cwd: Path, out: Path, die_with_parent: bool
-) -> ManagedProcess:
-    with out.open("ab") as fh:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if die_with_parent else None,
-        )
-    return ManagedProcess(name, proc.pid, _proc_start_time(proc.pid))
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def resolve_target(target: Target | str | None) -> Target:
+    if isinstance(target, Target):
+        return target
+    name = target or DEFAULT_TARGET
+    if name not in TARGETS:
+        raise HarnessError(f"unknown target {name!r}; known: {', '.join(TARGETS)}")
+    return TARGETS[name]
 
 
 # ------------------------------------------------------------------------------------------- state
@@ -384,7 +103,8 @@ def _free_port() -> int:
 class RealFlowiseState:
     """A running (or external) Flowise: what tests need, plus what ``stop()`` needs.
 
-    Usable as a context manager; ``stop()`` is a no-op for an external server.
+    Usable as a context manager; ``stop()`` is a no-op for an external server. ``version`` and ``mode``
+    (``"normal"`` / ``"queue"``) say which facts of Flowise a test may expect.
     """
 
     base_url: str
@@ -398,8 +118,26 @@ class RealFlowiseState:
     flowise_log: str | None = None
     processes: list[ManagedProcess] = dataclasses.field(default_factory=list)
     flowise_version: str = FLOWISE_VERSION
+    mode: str = "normal"
+    target: str = DEFAULT_TARGET
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    queue: dict[str, Any] = dataclasses.field(default_factory=dict)  # redis_port, worker_cmd/env, postgres
     external: bool = False  # a server we did not start (FLOWISE_E2E_BASE_URL)
+
+    @property
+    def version(self) -> str:
+        return self.flowise_version
+
+    @property
+    def major(self) -> int:
+        try:
+            return int(self.flowise_version.split(".")[0])
+        except ValueError:
+            return 0
+
+    @property
+    def is_queue(self) -> bool:
+        return self.mode == "queue"
 
     @property
     def pids(self) -> dict[str, int]:
@@ -420,11 +158,30 @@ class RealFlowiseState:
     def alive(self) -> bool:
         return bool(self.processes) and all(p.alive() for p in self.processes)
 
+    def memory_mb(self) -> dict[str, float]:
+        """Resident memory of every process we started (MB, process group included)."""
+        return {p.name: rss_mb(p.pid) for p in self.processes}
+
+    def queue_rig(self) -> queue_mode.QueueRig:
+        """Fault injection for a queue-mode state this process started (see :class:`queue_mode.QueueRig`)."""
+        if not self.is_queue or not self.queue or self.run_dir is None:
+            raise HarnessError(f"target {self.target} is not a queue-mode server started by this harness")
+        workers = [p for p in self.processes if p.name.startswith("worker-")]
+        return queue_mode.QueueRig(
+            redis_port=int(self.queue["redis_port"]),
+            workers=workers,
+            worker_cmd=list(self.queue["worker_cmd"]),
+            worker_env=dict(self.queue["worker_env"]),
+            run_dir=Path(self.run_dir),
+        )
+
     def stop(self, *, keep_run_dir: bool = False) -> None:
-        """Terminate exactly the process groups we started, then remove the run dir."""
-        for proc in self.processes:  # flowise first, then the fake LLM
+        """Terminate exactly the process groups we started (Flowise first), then remove the run dir."""
+        for proc in self.processes:
             proc.stop()
         self.processes = []
+        if not keep_run_dir:
+            queue_mode.remove_pg_dir(self.queue.get("postgres"))
         if self.run_dir and not keep_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         self.run_dir = None
@@ -453,11 +210,16 @@ class RealFlowiseState:
 
 
 class FlowiseAdmin:
-    """Minimal JSON client for the admin REST API (cookie login, then Bearer API key)."""
+    """Minimal JSON client for the admin REST API.
 
-    def __init__(self, base_url: str) -> None:
+    3.x: cookie login, then ``x-request-from: internal`` (cookie JWT) or the Bearer API key. 2.x: no accounts;
+    ``x-request-from: internal`` opens every admin path of a server without FLOWISE_USERNAME (``always_internal``).
+    """
+
+    def __init__(self, base_url: str, *, always_internal: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key: str | None = None
+        self.always_internal = always_internal
         self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
     def call(
@@ -483,8 +245,8 @@ class FlowiseAdmin:
         req = urllib.request.Request(self.base_url + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
-        if internal:
-            req.add_header("x-request-from", "internal")  # cookie (JWT) auth, as the UI does
+        if internal or self.always_internal:
+            req.add_header("x-request-from", "internal")  # cookie (JWT) auth as the UI does; 2.x: no auth at all
         elif self.api_key:
             req.add_header("Authorization", f"Bearer {self.api_key}")
         try:
@@ -519,27 +281,42 @@ def wait_for_ping(base_url: str, *, timeout: float = PING_TIMEOUT_S, alive: Call
     raise HarnessError(f"flowise did not answer /api/v1/ping within {timeout:.0f} s")
 
 
-def bootstrap(base_url: str, *, fake_llm_base: str) -> dict[str, Any]:
-    """Admin account, API key, OpenAI credential and every test flow on a fresh server."""
-    admin = FlowiseAdmin(base_url)
+def _api_key_3x(admin: FlowiseAdmin) -> dict[str, Any]:
+    """3.x: register the first admin, log in, create a key with every open-source permission."""
     admin.call(
         "POST",
         "/api/v1/account/register",
         {"user": {"name": "admin", "email": ADMIN_EMAIL, "credential": ADMIN_PASSWORD}},
     )
     admin.call("POST", "/api/v1/auth/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
-    # every permission an API key can have on this (open source) platform
     catalogue = admin.call("GET", "/api/v1/auth/permissions/API_KEY", internal=True)
     permissions = [p["key"] for group in catalogue.values() for p in group if p.get("isOpenSource")]
     created = admin.call("POST", "/api/v1/apikey", {"keyName": API_KEY_NAME, "permissions": permissions}, internal=True)
-    key = next(k for k in created if k.get("keyName") == API_KEY_NAME)
+    key: dict[str, Any] = next(k for k in created if k.get("keyName") == API_KEY_NAME)
+    return key
+
+
+def _api_key_2x(admin: FlowiseAdmin) -> dict[str, Any]:
+    """2.x: no accounts; ``POST /apikey {keyName}`` (internal) stores the key in ``secrets/api.json``."""
+    created = admin.call("POST", "/api/v1/apikey", {"keyName": API_KEY_NAME}, internal=True)
+    key: dict[str, Any] = next(k for k in created if k.get("keyName") == API_KEY_NAME)
+    return key
+
+
+def bootstrap(base_url: str, *, fake_llm_base: str, version: str = FLOWISE_VERSION) -> dict[str, Any]:
+    """API key, OpenAI credential and every test flow this version supports, on a fresh server."""
+    accounts = int(version.split(".")[0]) >= 3
+    admin = FlowiseAdmin(base_url, always_internal=not accounts)
+    key = _api_key_3x(admin) if accounts else _api_key_2x(admin)
     admin.api_key = key["apiKey"]
     credential = admin.call(
         "POST",
         "/api/v1/credentials",
         {"name": CREDENTIAL_NAME, "credentialName": "openAIApi", "plainDataObj": {"openAIApiKey": FAKE_OPENAI_API_KEY}},
     )
-    specs = flow_builders.build_flows(admin.node_definition, credential_id=credential["id"], llm_base_url=fake_llm_base)
+    specs = flow_builders.build_flows(
+        admin.node_definition, credential_id=credential["id"], llm_base_url=fake_llm_base, version=version
+    )
     flow_ids: dict[str, str] = {}
     for spec in specs:
         row = admin.call("POST", "/api/v1/chatflows", spec.create_body(api_key_id=key["id"]))
@@ -554,8 +331,11 @@ def _flowise_env(inst: Installation, run: Path, port: int) -> dict[str, str]:
     env = {k: os.environ[k] for k in ("LANG", "LC_ALL", "TZ") if k in os.environ}
     for sub in ("home", "db", "secrets", "storage", "logs", "tmp"):
         (run / sub).mkdir(exist_ok=True)
+    node_options = "--max-old-space-size=4096"
+    if inst.release.tiktoken_preload:
+        node_options += f" --require {inst.preload}"
     env.update(
-        PATH=f"{inst.node_pkg / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        PATH=f"{inst.node_bin.parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         HOME=str(run / "home"),  # every default ~/.flowise path lands in the run dir
         TMPDIR=str(run / "tmp"),
         PORT=str(port),
@@ -564,7 +344,7 @@ def _flowise_env(inst: Installation, run: Path, port: int) -> dict[str, str]:
         DATABASE_TYPE="sqlite",
         DATABASE_PATH=str(run / "db"),
         SECRETKEY_PATH=str(run / "secrets"),
-        APIKEY_PATH=str(run / "secrets"),
+        APIKEY_PATH=str(run / "secrets"),  # 2.x keeps API keys in <APIKEY_PATH>/api.json
         BLOB_STORAGE_PATH=str(run / "storage"),
         STORAGE_TYPE="local",
         LOG_PATH=str(run / "logs"),
@@ -576,7 +356,7 @@ def _flowise_env(inst: Installation, run: Path, port: int) -> dict[str, str]:
         JWT_REFRESH_TOKEN_SECRET=secrets.token_hex(32),
         EXPRESS_SESSION_SECRET=secrets.token_hex(32),
         TOKEN_HASH_SECRET=secrets.token_hex(32),
-        NODE_OPTIONS=f"--max-old-space-size=4096 --require {inst.preload}",
+        NODE_OPTIONS=node_options,
     )
     return env
 
@@ -588,45 +368,74 @@ def _prune_stale_runs(runs: Path) -> None:
             state = RealFlowiseState.from_json(json.loads((run / "state.json").read_text()))
             stale = not any(p.alive() for p in state.processes)
         except (OSError, ValueError, TypeError):
-            stale = time.time() - run.stat().st_mtime > 3600  # never got a state file
+            state, stale = None, time.time() - run.stat().st_mtime > 3600  # never got a state file
         if stale:
+            if state is not None:
+                queue_mode.remove_pg_dir(state.queue.get("postgres"))
             shutil.rmtree(run, ignore_errors=True)
 
 
-def _wait_for_file(path: Path, proc: ManagedProcess, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.is_file() and (text := path.read_text().strip()):
-            return text
-        if not proc.alive():
-            break
-        time.sleep(0.05)
-    raise HarnessError(f"{proc.name} did not write {path.name} within {timeout:.0f} s")
+def _start_fake_llm(state: RealFlowiseState, run: Path, token_delay: float | None, die_with_parent: bool) -> None:
+    cmd = [sys.executable, str(HERE / "fake_llm.py"), "--port", "0", "--port-file", str(run / "fake_llm.port")]
+    cmd += ["--log", state.fake_llm_log or ""]
+    if token_delay is not None:
+        cmd += ["--token-delay", str(token_delay)]
+    llm = spawn("fake_llm", cmd, env=os.environ, cwd=run, out=run / "fake_llm.out", die_with_parent=die_with_parent)
+    state.processes.append(llm)
+    llm_port = int(wait_for_file(run / "fake_llm.port", llm, 10.0))
+    state.fake_llm_url = f"http://127.0.0.1:{llm_port}/v1"
+
+
+def _start_queue_services(
+    state: RealFlowiseState, run: Path, env: dict[str, str], *, postgres: bool, die_with_parent: bool
+) -> str:
+    """Redis (+ Postgres) for queue mode; updates ``env`` with the shared queue settings; returns the worker password."""
+    services = install_queue_services()
+    t0 = time.monotonic()
+    password = queue_mode.new_worker_password()
+    redis, redis_port = queue_mode.start_redis(
+        services.redis_server, run, worker_password=password, die_with_parent=die_with_parent
+    )
+    state.processes.append(redis)  # stopped after Flowise (processes stop in list order)
+    pg_info = None
+    if postgres:
+        pg, pg_info = queue_mode.start_postgres(services.pg_bin, run, die_with_parent=die_with_parent)
+        state.processes.append(pg)
+        state.queue["postgres"] = dataclasses.asdict(pg_info)
+    state.queue["redis_port"] = redis_port
+    env.update(queue_mode.queue_env(redis_port=redis_port, pg=pg_info, queue_name=f"e2e-{secrets.token_hex(4)}"))
+    state.timings["queue_services"] = round(time.monotonic() - t0, 2)
+    return password
 
 
 def start_real_flowise(
-    inst: Installation | None = None,
+    target: Target | str | None = None,
     *,
+    inst: Installation | None = None,
     ensure_installed: bool = True,
     token_delay: float | None = None,
     die_with_parent: bool = True,
+    postgres: bool = True,
+    workers: int = queue_mode.WORKER_COUNT,
 ) -> RealFlowiseState:
-    """Start the fake LLM and Flowise on free loopback ports and bootstrap them.
+    """Start the fake LLM and Flowise (in the target's mode) on free loopback ports and bootstrap them.
 
-    Returns the state (a context manager: leaving it stops everything). With ``die_with_parent`` the
-    servers also get SIGTERM if this process dies without stopping them. On failure everything started
-    so far is stopped and HarnessError explains why (with the Flowise log tail).
+    Queue mode: Redis, Postgres (``postgres=False``: the run dir's SQLite, shared by all processes), the main
+    server, then ``workers`` workers. Returns the state (a context manager: leaving it stops everything).
+    With ``die_with_parent`` the servers also get SIGTERM if this process dies without stopping them. On
+    failure everything started so far is stopped and HarnessError explains why (with the log tails).
     """
-    inst = inst or Installation.default()
+    tgt = resolve_target(target)
+    inst = inst or Installation.of(tgt.release)
     if ensure_installed:
-        install(inst)
+        install_release(tgt.release, home=inst.root.parent)
     elif not inst.is_installed():
-        raise HarnessError(f"flowise {FLOWISE_VERSION} is not installed in {inst.root}: run `harness.py install`")
+        raise HarnessError(f"flowise {tgt.version} is not installed in {inst.root}: run `harness.py install`")
     install_preload(inst)
     runs = e2e_home() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     _prune_stale_runs(runs)
-    run = Path(tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=runs))
+    run = Path(tempfile.mkdtemp(prefix=time.strftime(f"run-{tgt.name}-%Y%m%d-%H%M%S-"), dir=runs))
     state = RealFlowiseState(
         base_url="",
         api_key="",
@@ -634,52 +443,58 @@ def start_real_flowise(
         run_dir=str(run),
         fake_llm_log=str(run / "fake_llm_requests.jsonl"),
         flowise_log=str(run / "flowise.out"),
+        flowise_version=tgt.version,
+        mode=tgt.mode,
+        target=tgt.name,
     )
     started = time.monotonic()
     try:
-        llm_cmd = [
-            sys.executable,
-            str(HERE / "fake_llm.py"),
-            "--port",
-            "0",
-            "--port-file",
-            str(run / "fake_llm.port"),
-            "--log",
-            state.fake_llm_log or "",
-        ]
-        if token_delay is not None:
-            llm_cmd += ["--token-delay", str(token_delay)]
-        llm = _spawn(
-            "fake_llm", llm_cmd, env=os.environ, cwd=run, out=run / "fake_llm.out", die_with_parent=die_with_parent
-        )
-        state.processes.append(llm)
-        llm_port = int(_wait_for_file(run / "fake_llm.port", llm, 10.0))
-        state.fake_llm_url = f"http://127.0.0.1:{llm_port}/v1"
-
-        port = _free_port()
-        flowise = _spawn(
+        _start_fake_llm(state, run, token_delay, die_with_parent)
+        port = free_port()
+        env = _flowise_env(inst, run, port)
+        password = ""
+        if tgt.queue:
+            password = _start_queue_services(state, run, env, postgres=postgres, die_with_parent=die_with_parent)
+        flowise = spawn(
             "flowise",
             [str(inst.node_bin), str(inst.flowise_run), "start"],
-            env=_flowise_env(inst, run, port),
+            env=env,
             cwd=run,
             out=run / "flowise.out",
             die_with_parent=die_with_parent,
         )
-        state.processes.insert(0, flowise)  # stop flowise before the fake LLM
+        state.processes.insert(0, flowise)  # stop flowise before the services and the fake LLM
         state.base_url = f"http://127.0.0.1:{port}"
         state.timings["ping"] = round(wait_for_ping(state.base_url, alive=flowise.alive), 2)
+        worker_procs: list[ManagedProcess] = []
+        if tgt.queue:  # after the main server migrated the database; they load while we bootstrap
+            worker_cmd = [str(inst.node_bin), str(inst.flowise_run), "worker"]
+            wenv = queue_mode.worker_env(env, password)
+            state.queue.update(worker_cmd=worker_cmd, worker_env=wenv)
+            for i in range(workers):
+                proc = queue_mode.start_worker(i, worker_cmd, env=wenv, run=run, die_with_parent=die_with_parent)
+                worker_procs.append(proc)
+                state.processes.insert(1 + i, proc)
         t_boot = time.monotonic()
-        boot = bootstrap(state.base_url, fake_llm_base=state.fake_llm_url)
+        boot = bootstrap(state.base_url, fake_llm_base=state.fake_llm_url or "", version=tgt.version)
         state.timings["bootstrap"] = round(time.monotonic() - t_boot, 2)
         state.api_key, state.api_key_id = boot["api_key"], boot["api_key_id"]
         state.credential_id, state.flows = boot["credential_id"], boot["flows"]
+        for proc in worker_procs:
+            queue_mode.wait_for_worker(proc, run / f"{proc.name}.out")
+        if worker_procs:
+            state.timings["workers_ready"] = round(time.monotonic() - started, 2)
     except BaseException as exc:
-        log_tail = _tail(run / "flowise.out", 60)
+        logs = "\n".join(
+            f"--- {name} log tail ---\n{tail(run / name, 40)}"
+            for name in ("flowise.out", "worker-0.out", "redis.out", "postgres.out")
+            if (run / name).is_file()
+        )
         state.stop(keep_run_dir=os.environ.get("FLOWISE_E2E_KEEP_RUN") == "1")
         if isinstance(exc, HarnessError):
-            raise HarnessError(f"{exc}\n--- flowise log tail ---\n{log_tail}") from exc
+            raise HarnessError(f"[{tgt.name}] {exc}\n{logs}") from exc
         if isinstance(exc, Exception):
-            raise HarnessError(f"start failed: {exc!r}\n--- flowise log tail ---\n{log_tail}") from exc
+            raise HarnessError(f"[{tgt.name}] start failed: {exc!r}\n{logs}") from exc
         raise
     state.timings["start_total"] = round(time.monotonic() - started, 2)
     (run / "state.json").write_text(json.dumps(state.to_json(), indent=2) + "\n")
@@ -690,7 +505,8 @@ def external_state_from_env(env: Mapping[str, str] = os.environ) -> RealFlowiseS
     """The server named by ``FLOWISE_E2E_BASE_URL``, if set; it is never started or stopped by us.
 
     ``FLOWISE_E2E_API_KEY`` is its API key; ``FLOWISE_E2E_FLOWS`` a JSON file with ``{name: id}`` or a
-    whole state as printed by ``harness.py start`` (then its key and fake LLM log are used too).
+    whole state as printed by ``harness.py start`` (then its key, version, mode and fake LLM log are used
+    too); ``FLOWISE_E2E_VERSION`` / ``FLOWISE_E2E_MODE`` say what it is when the file does not.
     """
     base_url = env.get("FLOWISE_E2E_BASE_URL")
     if not base_url:
@@ -699,9 +515,12 @@ def external_state_from_env(env: Mapping[str, str] = os.environ) -> RealFlowiseS
     if env.get("FLOWISE_E2E_FLOWS"):
         data = json.loads(Path(env["FLOWISE_E2E_FLOWS"]).read_text())
     if "flows" not in data:
-        data = {"flows": data, "flowise_version": env.get("FLOWISE_E2E_VERSION", "external")}
+        data = {"flows": data}
+    data.setdefault("flowise_version", env.get("FLOWISE_E2E_VERSION", FLOWISE_VERSION))
+    data.setdefault("mode", env.get("FLOWISE_E2E_MODE", "normal"))
+    data.setdefault("target", "external")
     state = RealFlowiseState.from_json(
-        {**data, "base_url": base_url.rstrip("/"), "processes": [], "run_dir": None, "external": True}
+        {**data, "base_url": base_url.rstrip("/"), "processes": [], "run_dir": None, "queue": {}, "external": True}
     )
     state.api_key = env.get("FLOWISE_E2E_API_KEY") or state.api_key
     state.fake_llm_url = env.get("FLOWISE_E2E_FAKE_LLM_URL") or state.fake_llm_url
@@ -746,13 +565,14 @@ def verify_flows(state: RealFlowiseState) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------- CLI
 
 
-def _cli_state_file() -> Path:
-    return e2e_home() / "cli-state.json"
+def _cli_state_file(target: str) -> Path:
+    return e2e_home() / f"cli-state-{target}.json"
 
 
-def load_cli_state() -> RealFlowiseState | None:
+def load_cli_state(target: str = DEFAULT_TARGET) -> RealFlowiseState | None:
+    """The state of the server ``harness.py start --target <target>`` left running, if any."""
     try:
-        return RealFlowiseState.from_json(json.loads(_cli_state_file().read_text()))
+        return RealFlowiseState.from_json(json.loads(_cli_state_file(target).read_text()))
     except (OSError, ValueError):
         return None
 
@@ -763,24 +583,31 @@ def _print_json(data: Any, out: TextIO = sys.stdout) -> None:
 
 
 def _cmd_start(args: argparse.Namespace, *, ensure_installed: bool, verify: bool) -> int:
-    existing = load_cli_state()
+    target = resolve_target(args.target)
+    existing = load_cli_state(target.name)
     if existing is not None and existing.alive():
-        _say(f"already running (pids {existing.pids}); `harness.py stop` first")
+        say(f"already running (pids {existing.pids}); `harness.py stop --target {target.name}` first")
         _print_json(existing.to_json())
         return 1
     if existing is not None:
         existing.stop()
-    state = start_real_flowise(ensure_installed=ensure_installed, token_delay=args.token_delay, die_with_parent=False)
-    _write_atomic(_cli_state_file(), (json.dumps(state.to_json(), indent=2) + "\n").encode())
-    _say(
-        f"flowise up at {state.base_url} (ping {state.timings['ping']} s, "
+    state = start_real_flowise(
+        target,
+        ensure_installed=ensure_installed,
+        token_delay=args.token_delay,
+        die_with_parent=False,
+        postgres=not args.sqlite,
+    )
+    write_atomic(_cli_state_file(target.name), (json.dumps(state.to_json(), indent=2) + "\n").encode())
+    say(
+        f"flowise {target.name} up at {state.base_url} (ping {state.timings['ping']} s, "
         f"bootstrap {state.timings['bootstrap']} s, total {state.timings['start_total']} s)"
     )
     if verify:
         t0 = time.monotonic()
         for name, text in verify_flows(state).items():
-            _say(f"  {name}: {text!r}")
-        _say(f"all {len(state.flows)} flows answered in {time.monotonic() - t0:.1f} s")
+            say(f"  {name}: {text!r}")
+        say(f"all {len(state.flows)} flows answered in {time.monotonic() - t0:.1f} s")
     _print_json(state.to_json())
     return 0
 
@@ -788,38 +615,43 @@ def _cmd_start(args: argparse.Namespace, *, ensure_installed: bool, verify: bool
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_install = sub.add_parser("install", help="install Node 24 + flowise into the cache dir")
+    p_install = sub.add_parser("install", help="install every target (or --target ...) into the cache dir")
+    p_install.add_argument("--target", action="append", choices=list(TARGETS), help="only these (repeatable)")
     p_install.add_argument("--force", action="store_true", help="reinstall even if the marker is OK")
+    p_install.add_argument("--sequential", action="store_true", help="one release after the other")
     for name, help_ in (("start", "start + bootstrap (needs install)"), ("up", "install + start + verify")):
         p = sub.add_parser(name, help=help_)
+        p.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS))
         p.add_argument("--token-delay", type=float, default=None, help="fake LLM seconds between tokens")
-    sub.add_parser("stop", help="stop the server started by `start`/`up`")
-    sub.add_parser("status", help="print the state of the CLI-started server")
+        p.add_argument("--sqlite", action="store_true", help="queue mode on the shared SQLite file, not Postgres")
+    for name, help_ in (("stop", "stop the server started by `start`/`up`"), ("status", "print its state")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS))
     args = parser.parse_args(argv)
     try:
         if args.command == "install":
-            inst = install(force=args.force)
-            _print_json({"root": str(inst.root), **json.loads(inst.marker.read_text())})
+            chosen = parse_targets(",".join(args.target or []))
+            _print_json(install_targets(chosen, force=args.force, parallel=not args.sequential))
             return 0
         if args.command in ("start", "up"):
             return _cmd_start(args, ensure_installed=args.command == "up", verify=args.command == "up")
-        state = load_cli_state()
+        state = load_cli_state(args.target)
         if args.command == "stop":
             if state is None:
-                _say("nothing to stop")
+                say("nothing to stop")
                 return 0
             state.stop()
-            _cli_state_file().unlink(missing_ok=True)
-            _say(f"stopped {state.base_url}")
+            _cli_state_file(args.target).unlink(missing_ok=True)
+            say(f"stopped {state.base_url}")
             return 0
         if state is None:
-            _say("not running")
+            say("not running")
             return 3
         alive = state.alive()
-        _print_json({**state.to_json(), "alive": alive})
+        _print_json({**state.to_json(), "alive": alive, "rss_mb": state.memory_mb() if alive else {}})
         return 0 if alive else 3
     except HarnessError as exc:
-        _say(f"ERROR: {exc}")
+        say(f"ERROR: {exc}")
         return 2
 
 

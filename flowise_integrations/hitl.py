@@ -139,7 +139,7 @@ def run_status(executed_data: Any) -> str | None:
     ``TERMINATED`` if a node was, else ``ERROR``, else ``STOPPED``, else ``FINISHED`` (what the stream's last
     ``agentFlowEvent`` says; a JSON reply does not say it). ``None`` without executed nodes.
     """
-    statuses = {e.get("status") for e in _entries(executed_data)}
+    statuses = {status for e in _entries(executed_data) if isinstance(status := e.get("status"), str)}
     if not statuses:
         return None
     for status in ("TERMINATED", "ERROR", "STOPPED"):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from flowise_integrations.hitl import (
@@ -353,6 +353,7 @@ SHAPED = st.recursive(
 
 @settings(max_examples=400, deadline=None)
 @given(action=JSON | SHAPED, executed=JSON | SHAPED, status=st.none() | st.sampled_from(["STOPPED", "FINISHED", "x"]))
+@example(action=None, executed=[{"status": []}], status=None)
 def test_never_raises_on_odd_payloads(action: Any, executed: Any, status: str | None) -> None:
     interrupt = interrupt_from(action, executed, status=status, text="t")
     run_status(executed)

@@ -30,6 +30,15 @@ Sequential agents (agentflow v1, ``MULTIAGENT``) interrupt before a tool with ``
 
 **Resuming sequential agents**: send the ``action`` back with ``question`` = its approve or reject label and the
 same ``chatId``.
+
+Seen on a real 3.1.4 (Human Input and tool approval, JSON and streamed): ``{"overrideConfig": {"sessionId": s},
+"humanInput": {"type": "reject"}}`` alone resumes (no ``question``, no ``startNodeId``); the resumed run keeps
+the stopped run's ``executionId``; its executed data starts with the stopped run's nodes and the resumed node
+carries the consumed ``humanInput`` (:func:`resumed_node`); resuming an execution that is not STOPPED answers
+500 (or a stream ``error``) ``Cannot resume execution <id> because it is in 'FINISHED' state...``. A stopped
+stream ends ``nextAgentFlow STOPPED``, ``agentFlowExecutedData``, ``agentFlowEvent STOPPED``, ``action``,
+``agentFlowEvent STOPPED`` (again), ``metadata`` (with ``action``), ``end``; only the JSON reply has
+``executionId``.
 """
 
 from __future__ import annotations

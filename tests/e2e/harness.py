@@ -108,7 +108,7 @@ class RealFlowiseState:
     """
 
     base_url: str
-    api_key: str
+    api_key: str = dataclasses.field(repr=False)
     flows: dict[str, str]
     fake_llm_url: str | None = None
     api_key_id: str | None = None
@@ -121,7 +121,7 @@ class RealFlowiseState:
     mode: str = "normal"
     target: str = DEFAULT_TARGET
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
-    queue: dict[str, Any] = dataclasses.field(default_factory=dict)  # redis_port, worker_cmd/env, postgres
+    queue: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # redis_port, worker cmd/env, pg
     external: bool = False  # a server we did not start (FLOWISE_E2E_BASE_URL)
 
     @property
@@ -166,10 +166,9 @@ class RealFlowiseState:
         """Fault injection for a queue-mode state this process started (see :class:`queue_mode.QueueRig`)."""
         if not self.is_queue or not self.queue or self.run_dir is None:
             raise HarnessError(f"target {self.target} is not a queue-mode server started by this harness")
-        workers = [p for p in self.processes if p.name.startswith("worker-")]
         return queue_mode.QueueRig(
             redis_port=int(self.queue["redis_port"]),
-            workers=workers,
+            processes=self.processes,
             worker_cmd=list(self.queue["worker_cmd"]),
             worker_env=dict(self.queue["worker_env"]),
             run_dir=Path(self.run_dir),

@@ -260,18 +260,23 @@ def wait_for_worker(proc: ManagedProcess, out: Path, timeout: float = WORKER_REA
 class QueueRig:
     """Fault injection on a running queue-mode stack (see the module docstring).
 
-    ``workers`` are the processes the harness started (same objects as in the state's process list);
-    ``worker_cmd``/``worker_env`` restart one. Methods are safe to call from test threads.
+    ``processes`` is the state's own process list: the workers are its ``worker-N`` entries, and a restarted
+    worker replaces its entry there (so stopping the state stops it). ``worker_cmd``/``worker_env`` restart
+    one. Methods are safe to call from test threads.
     """
 
     redis_port: int
-    workers: list[ManagedProcess]
+    processes: list[ManagedProcess]
     worker_cmd: list[str]
     worker_env: dict[str, str]
     run_dir: Path
     die_with_parent: bool = True
     _timers: list[threading.Timer] = dataclasses.field(default_factory=list)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    @property
+    def workers(self) -> list[ManagedProcess]:
+        return [p for p in self.processes if p.name.startswith("worker-")]
 
     # -- Redis pub/sub
 
@@ -348,8 +353,8 @@ class QueueRig:
     def restart_dead_workers(self) -> list[ManagedProcess]:
         """Start a replacement for every dead worker (same name, env and log file); wait until it is ready."""
         restarted = []
-        for i, worker in enumerate(self.workers):
-            if worker.alive():
+        for i, worker in enumerate(self.processes):
+            if not worker.name.startswith("worker-") or worker.alive():
                 continue
             out = self._log(worker)
             offset = out.stat().st_size if out.is_file() else 0
@@ -361,7 +366,7 @@ class QueueRig:
                 out=out,
                 die_with_parent=self.die_with_parent,
             )
-            self.workers[i] = fresh
+            self.processes[i] = fresh
             restarted.append(fresh)
 
             def ready(out: Path = out, offset: int = offset) -> bool:

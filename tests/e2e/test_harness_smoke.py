@@ -117,7 +117,9 @@ def test_tool_agent_reports_used_tools(real_flowise: RealFlowiseState, flow: str
     used = [e["data"] for e in events if e["event"] == "usedTools"]
     assert used == [[USED_CALCULATOR]]
     traces = [e["data"]["step"] for e in events if e["event"] == "agent_trace"]
-    if flow == "tool_agent_detailed":
+    if flow == "tool_agent_detailed" and real_flowise.is_queue:
+        assert traces == []  # queue mode drops them: RedisEventPublisher has no agent-trace method
+    elif flow == "tool_agent_detailed":
         assert {"agent_action", "tool_start", "tool_end"} <= set(traces)
     else:
         assert traces == []
@@ -176,9 +178,10 @@ def test_upstream_error_is_reported_in_band(real_flowise: RealFlowiseState) -> N
 def test_unknown_chatflow(real_flowise: RealFlowiseState) -> None:
     url = f"{real_flowise.base_url}/api/v1/prediction/{uuid.uuid4()}"
     resp = httpx.post(url, json={"question": "hi"}, timeout=TIMEOUT)
-    assert resp.status_code == 404
+    # before 3.0.13 the lookup's own 500 ("chatflowsService.getChatflowById - Chatflow ... not found") escapes
+    assert resp.status_code == (404 if real_flowise.major >= 3 else 500)
     assert "not found" in resp.json()["message"]
-    # Flowise 3.1.4 bug: a streaming request that fails before the SSE starts gets no response at all.
+    # Flowise bug (2.2.8 and 3.1.4): a streaming request that fails before the SSE starts gets no response at all.
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(url, json={"question": "hi", "streaming": True}, timeout=httpx.Timeout(3.0, connect=5.0))
 
@@ -220,9 +223,13 @@ def test_agentflow_stream_can_be_aborted(real_flowise: RealFlowiseState) -> None
     assert aborted
     assert elapsed < 5, f"40 tokens x 250 ms were not cut short ({elapsed:.1f} s)"
     assert tokens(events).startswith("slow0") and "slow39" not in tokens(events)
-    assert [e["event"] for e in events][-3:] == ["agentFlowEvent", "error", "end"]
-    assert events[-3]["data"] == "ERROR"
-    assert "This operation was aborted" in events[-2]["data"]
+    last = {e["event"]: e["data"] for e in events[-3:]}
+    if real_flowise.is_queue:  # the worker's events and the main server's error race over Redis
+        assert [e["event"] for e in events][-1] == "end" and set(last) == {"agentFlowEvent", "error", "end"}
+    else:
+        assert [e["event"] for e in events][-3:] == ["agentFlowEvent", "error", "end"]
+    assert last["agentFlowEvent"] == "ERROR"
+    assert "This operation was aborted" in last["error"]
     if real_flowise.fake_llm_log:  # Flowise dropped the upstream LLM stream too
         deadline = time.monotonic() + 3
         while (

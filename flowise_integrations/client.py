@@ -29,6 +29,7 @@ from .errors import (
     FlowiseTimeoutError,
     error_from_probe,
     error_from_response,
+    parse_retry_after,
 )
 from .events import FlowiseEvent
 from .exchange import (
@@ -268,7 +269,7 @@ class _ClientBase(Generic[_H]):
         self, attempt: int, response: httpx.Response, content: bytes, deadline: Deadline
     ) -> tuple[FlowiseError, float | None]:
         error = error_from_response(response.status_code, content, dict(response.headers))
-        retry_after = getattr(error, "retry_after", None)
+        retry_after = parse_retry_after(response.headers.get("retry-after"))  # 429 and 503 both may say
         return error, self.retry.after_status(attempt, response.status_code, retry_after, deadline.remaining())
 
     def _transport_failure(
@@ -404,7 +405,7 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         try:
             response = self.http.send(request, stream=True)
             try:
-                cap = MAX_BODY_BYTES if response.status_code >= 400 else self.max_event_size
+                cap = MAX_BODY_BYTES + 1 if response.status_code >= 400 else self.max_event_size
                 content, cut = _bounded(response.iter_bytes(), cap)
             finally:
                 response.close()
@@ -469,7 +470,7 @@ class FlowiseClient(_ClientBase[httpx.Client]):
                     self._answering(state)
                     return response, release
                 try:
-                    content, _ = _bounded(response.iter_bytes(), MAX_BODY_BYTES)
+                    content, _ = _bounded(response.iter_bytes(), MAX_BODY_BYTES + 1)  # +1: the error sees the cut
                 except httpx.TransportError:
                     content = b""
                 finally:
@@ -619,7 +620,7 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
         try:
             response = await self.http.send(request, stream=True)
             try:
-                cap = MAX_BODY_BYTES if response.status_code >= 400 else self.max_event_size
+                cap = MAX_BODY_BYTES + 1 if response.status_code >= 400 else self.max_event_size
                 content, cut = await _abounded(response.aiter_bytes(), cap)
             finally:
                 await response.aclose()
@@ -684,7 +685,7 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
                     self._answering(state)
                     return response, release
                 try:
-                    content, _ = await _abounded(response.aiter_bytes(), MAX_BODY_BYTES)
+                    content, _ = await _abounded(response.aiter_bytes(), MAX_BODY_BYTES + 1)
                 except httpx.TransportError:
                     content = b""
                 finally:

@@ -152,6 +152,16 @@ MAX_BODY_BYTES = 16_384
 """At most this much of an error response's body is read and kept (``error.body``)."""
 
 
+_CUT_MESSAGE = re.compile(r'^\s*\{.*?"(?:message|error)"\s*:\s*"((?:[^"\\]|\\.)*)', re.DOTALL)
+
+
+def _unescape(fragment: str) -> str:
+    try:
+        return str(json.loads(f'"{fragment}"'))
+    except ValueError:
+        return fragment
+
+
 def _shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     if len(text) <= limit:
         return text
@@ -186,7 +196,8 @@ def _decode_body(content: bytes) -> tuple[Any, str]:
     text = content[:MAX_BODY_BYTES].decode("utf-8", errors="replace").strip()
     if cut:
         text += f"... [cut at {MAX_BODY_BYTES} bytes]"
-        return text, _shorten(text)
+        found = _CUT_MESSAGE.search(text)  # a JSON body too big to parse: still put Flowise's message first
+        return text, _shorten(_unescape(found.group(1)) if found else text)
     try:
         body: Any = json.loads(text)
     except (ValueError, RecursionError):

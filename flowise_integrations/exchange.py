@@ -349,11 +349,15 @@ class StreamState:
 
     def feed(self, chunk: bytes) -> list[FlowiseEvent]:
         """Decode an SSE chunk into folded events."""
+        decoder = self.decoder
         try:
-            frames = self.decoder.feed(chunk)
+            frames = decoder.feed(chunk)
         except EventTooLargeError as exc:
             raise self.protocol_error(str(exc)) from None
-        return self._events(frames) if frames else []
+        events = self._events(frames) if frames else []
+        if decoder.error is not None:  # the frames before the oversized event are folded into the partial
+            raise self.protocol_error(str(decoder.error))
+        return events
 
     def eof(self) -> list[FlowiseEvent]:
         """The server closed the body."""

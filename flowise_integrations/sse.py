@@ -14,6 +14,7 @@ one copy, not one per network chunk. One event (its unfinished line plus its ``d
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 __all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventTooLargeError", "SSEDecoder", "SSEFrame"]
 
@@ -40,7 +41,18 @@ def _text(value: bytes) -> str:
 class SSEDecoder:
     """Incremental decoder: ``feed(chunk)`` returns the frames completed by that chunk."""
 
-    __slots__ = ("_data", "_data_size", "_event", "_idle", "_last_id", "_limit", "_parts", "_parts_size", "_retry")
+    __slots__ = (
+        "_data",
+        "_data_size",
+        "_event",
+        "_idle",
+        "_last_id",
+        "_limit",
+        "_parts",
+        "_parts_size",
+        "_retry",
+        "error",
+    )
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         if max_event_size < 1:
@@ -54,6 +66,8 @@ class SSEDecoder:
         self._last_id = ""
         self._retry: int | None = None
         self._idle = True  # no partial line or event pending: the one-frame fast path applies
+        self.error: EventTooLargeError | None = None
+        """Set once an event outgrew the cap; ``feed`` returned the frames before it and raises from then on."""
 
     @property
     def pending(self) -> int:
@@ -61,7 +75,13 @@ class SSEDecoder:
         return self._parts_size + self._data_size
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
-        """Decode one network chunk."""
+        """Decode one network chunk.
+
+        Raises :class:`EventTooLargeError` when an event outgrows the cap; the frames completed before it in the
+        same chunk are returned first (and :attr:`error` is set), the error is raised by the next call.
+        """
+        if self.error is not None:
+            raise self.error
         if (  # Flowise writes exactly one `message:\ndata:{json}\n\n` per chunk: take it whole
             self._idle
             and chunk[:14] == b"message:\ndata:"
@@ -78,7 +98,7 @@ class SSEDecoder:
                 parts.append(chunk)
                 self._parts_size += len(chunk)
                 self._idle = False
-                self._check()
+                self._guard(self._check)
             return []
         if parts:
             parts.append(chunk)
@@ -99,13 +119,19 @@ class SSEDecoder:
         if tail:
             parts.append(tail)
         self._parts_size = len(tail)
-        out = self._lines(lines) if lines else []
+        out: list[SSEFrame] = []
+        if lines:
+            self._guard(lambda: self._lines(lines, out))
         self._idle = not (tail or self._data or self._event or self._retry is not None)
-        self._check()
+        self._guard(self._check)
+        if self.error is not None and not out:
+            raise self.error
         return out
 
     def flush(self) -> list[SSEFrame]:
         """End of stream: a trailing lone CR still ends a line; an unterminated event is discarded."""
+        if self.error is not None:
+            raise self.error
         tail = b"".join(self._parts)
         self._parts.clear()
         self._parts_size = 0
@@ -114,20 +140,33 @@ class SSEDecoder:
             tail = tail[:-1]
         elif not tail:
             return []
-        return self._lines([tail])
+        out: list[SSEFrame] = []
+        self._lines([tail], out)
+        return out
+
+    def _guard(self, step: Callable[[], object]) -> None:
+        if self.error is None:
+            try:
+                step()
+            except EventTooLargeError as exc:
+                self.error = exc
+                self._parts.clear()
+                self._data.clear()
+                self._parts_size = self._data_size = 0
 
     def _check(self) -> None:
         size = self._parts_size + self._data_size
         if size > self._limit:
             raise EventTooLargeError(size, self._limit)
 
-    def _lines(self, lines: list[bytes]) -> list[SSEFrame]:
-        out: list[SSEFrame] = []
+    def _lines(self, lines: list[bytes], out: list[SSEFrame]) -> None:
         data = self._data
         for line in lines:
             if not line:
                 if data or self._event or self._last_id or self._retry is not None:
                     joined = data[0] if len(data) == 1 else b"\n".join(data)
+                    if len(joined) > self._limit:
+                        raise EventTooLargeError(len(joined), self._limit)
                     out.append((self._event or "message", joined, self._last_id, self._retry))
                     data.clear()
                     self._data_size = 0
@@ -157,4 +196,3 @@ class SSEDecoder:
                     self._retry = int(_text(value))
         if self._data_size > self._limit:
             raise EventTooLargeError(self._data_size, self._limit)
-        return out

@@ -73,6 +73,13 @@ def question(flow: str) -> str:
     return SAMPLE_QUESTIONS.get(flow, "hi")
 
 
+def error_statuses(state: RealFlowiseState) -> set[str]:
+    """An agentflow's status once its stream ended in ``error``. In queue mode the main server's ``error`` and the
+    worker's ``agentFlowEvent: ERROR`` (relayed through Redis) race: either may come first, and the client stops
+    reading at ``error``."""
+    return {"ERROR", "INPROGRESS"} if state.is_queue else {"ERROR"}
+
+
 def needs_llm_log(state: RealFlowiseState) -> None:
     if not state.fake_llm_log:
         pytest.skip("external server: no fake LLM request log")
@@ -165,7 +172,8 @@ async def test_retrieval_returns_source_documents(real_flowise: RealFlowiseState
         streamed = of_type(out.events, SourceDocumentsEvent)
         assert len(streamed) == 1 and streamed[0].documents == docs
         starts = of_type(out.events, StartEvent)
-        assert starts[0].data == "Hello"  # the retrieval chain's `start` carries the first token...
+        # 3.x: the retrieval chain's `start` carries the first token...; 2.x: it is empty, like every chain's
+        assert starts[0].data == ("Hello" if real_flowise.major >= 3 else "")
         assert out.result.text == EXPECTED_ANSWERS["retrieval_qa"]  # ...which is not counted twice
 
 
@@ -180,7 +188,9 @@ async def test_tool_agent_reports_used_tools(real_flowise: RealFlowiseState, flo
         return
     assert [e.tools for e in of_type(out.events, UsedToolsEvent)] == [[CALCULATOR]]
     steps = [e.step for e in of_type(out.events, AgentTraceEvent)]
-    if flow == "tool_agent_detailed":
+    if flow == "tool_agent_detailed" and real_flowise.is_queue:
+        assert steps == []  # queue mode drops them: RedisEventPublisher has no agent-trace method
+    elif flow == "tool_agent_detailed":
         assert steps == ["agent_action", "tool_start", "tool_end"]
     else:
         assert steps == []
@@ -347,7 +357,7 @@ async def test_upstream_llm_error(real_flowise: RealFlowiseState, flow: str, mod
         assert err.partial is not None and err.partial.finish_reason == "error"
         assert err.partial.error == expected and err.partial.text == ""
         if flow == "agentflow_v2_llm":
-            assert err.partial.agent_flow_status == "ERROR"
+            assert err.partial.agent_flow_status in error_statuses(real_flowise)
     else:
         assert err.status_code == 500
         assert err.body["message"] == expected
@@ -361,14 +371,16 @@ async def test_unknown_chatflow_is_not_found_well_within_the_timeout(real_flowis
     with pytest.raises(NotFoundError) as info:
         await run_client(real_flowise, mode, unknown, "hi", client_options={"timeout": 30.0, "diagnose_after": 1.0})
     elapsed = time.monotonic() - started
-    assert info.value.status_code == 404
+    before_3_0_13 = real_flowise.major < 3  # the lookup's own 500 escaped before Flowise 3.0.13
+    assert info.value.status_code == (500 if before_3_0_13 and not is_streaming_mode(mode) else 404)
     assert unknown in info.value.message
     if is_streaming_mode(mode):  # Flowise never answers: diagnosed via GET /chatflows-streaming after 1 s
         assert 0.9 <= elapsed < 6, elapsed
         assert "not found" in info.value.message
     else:  # an immediate 404
         assert elapsed < 3, elapsed
-        assert info.value.message == f"Chatflow {unknown} not found in the database!"
+        prefix = "Error: chatflowsService.getChatflowById - " if before_3_0_13 else ""
+        assert info.value.message == f"{prefix}Chatflow {unknown} not found in the database!"
 
 
 def test_unknown_chatflow_stream_leaves_nothing_behind(real_flowise: RealFlowiseState) -> None:
@@ -503,7 +515,7 @@ async def test_abort_ends_a_running_stream_with_flowises_error(real_flowise: Rea
     assert "This operation was aborted" in error.message
     assert error.partial is not None
     assert error.partial.text.startswith("slow0") and "slow39" not in error.partial.text
-    assert error.partial.agent_flow_status == "ERROR"
+    assert error.partial.agent_flow_status in error_statuses(real_flowise)
 
 
 # ------------------------------------------------------------------------------------ non-streamable

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 
-__all__ = ["AsyncLimiter", "Limiter"]
+__all__ = ["AsyncLimiter", "Limiter", "LoopBudget"]
 
 
 class Limiter:
@@ -79,3 +80,34 @@ class AsyncLimiter:
 def _time_out(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(asyncio.TimeoutError())
+
+
+class LoopBudget:
+    """Cooperative fairness for many streams on one event loop.
+
+    A stream whose data is already buffered parses it without ever suspending, so a thousand streams woken in
+    the same loop iteration would run back to back for seconds. Streams charge this budget as they work; once
+    this loop iteration has spent ``slice`` seconds in them, each one yields (``await asyncio.sleep(0)``) after
+    its current chunk, which moves the rest of the work to the next iteration: timers and other tasks run in
+    between. The iteration boundary is found with a ``call_soon`` marker (it runs in the next iteration).
+    """
+
+    __slots__ = ("_armed", "_slice", "_started")
+
+    def __init__(self, slice_seconds: float = 0.02) -> None:
+        self._slice = slice_seconds
+        self._started = 0.0
+        self._armed = False
+
+    def exhausted(self) -> bool:
+        """``True`` when the caller should yield to the loop now."""
+        now = time.perf_counter()
+        if not self._armed:
+            self._armed = True
+            self._started = now
+            asyncio.get_running_loop().call_soon(self._rearm)
+            return False
+        return now - self._started > self._slice
+
+    def _rearm(self) -> None:
+        self._armed = False

@@ -21,8 +21,9 @@ import httpx
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
-from ._control import CURRENT_CALL, CallControl, track_async_transport, track_transport
-from ._limiter import AsyncLimiter, Limiter
+from ._control import CURRENT_CALL, CallControl
+from ._limiter import AsyncLimiter, Limiter, LoopBudget
+from ._transport import AsyncShardedTransport, ShardedTransport
 from .errors import (
     MAX_BODY_BYTES,
     FlowiseError,
@@ -40,6 +41,7 @@ from .exchange import (
     auth_headers,
     build_prediction_request,
     checked_headers,
+    encode_body,
     path_segment,
     resolve_api_key,
     resolve_base_url,
@@ -156,6 +158,7 @@ class _ClientBase(Generic[_H]):
         self._owns_http = http_client is None
         self._http_lock = threading.Lock()
         self._answered: set[str] = set()  # flows that answered 2xx: no hang watch needed any more
+        self._budget = LoopBudget()  # async only: fairness between many streams on one loop
 
     def __repr__(self) -> str:
         key = "SecretStr('**********')" if self.api_key is not None else "None"
@@ -176,7 +179,8 @@ class _ClientBase(Generic[_H]):
 
     def _prediction(
         self, chatflow_id: str, question: str | None, streaming: bool, options: PredictionOptions
-    ) -> tuple[httpx.Request, StreamState, Deadline]:
+    ) -> tuple[Callable[[], httpx.Request], StreamState, Deadline]:
+        """Validate everything now (bad input raises here, before any request); build the HTTP request later."""
         unknown = set(options) - set(PredictionOptions.__annotations__)
         if unknown:
             raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}")
@@ -185,18 +189,23 @@ class _ClientBase(Generic[_H]):
         # caller can abort a running stream and continue the conversation.
         if chat_id is None and session_id is None:
             chat_id = str(uuid.uuid4())
-        body = {key: options.get(key) for key in _BODY_KEYS}
+        fields = {key: options.get(key) for key in _BODY_KEYS}
         request = PredictionRequest(
-            question=question, streaming=streaming, chat_id=chat_id, session_id=session_id, **body
+            question=question, streaming=streaming, chat_id=chat_id, session_id=session_id, **fields
         )
         merged = {**self.headers, **checked_headers(options.get("headers"))}
         timeout = options.get("timeout")
         per_call = timeout if timeout is None or isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        http_request = build_prediction_request(
-            self.base_url, chatflow_id, request, auth=self._auth, headers=merged, timeout=per_call
-        )
+        path_segment(chatflow_id, "chatflow id")
+        body = encode_body(request)
+
+        def build() -> httpx.Request:
+            return build_prediction_request(
+                self.base_url, chatflow_id, body, streaming, auth=self._auth, headers=merged, timeout=per_call
+            )
+
         state = StreamState(chatflow_id, chat_id or session_id, streaming=streaming, max_event_size=self.max_event_size)
-        return http_request, state, self._deadline(options)
+        return build, state, self._deadline(options)
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}/api/v1/{path}"
@@ -319,8 +328,7 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         if self._http is None:
             with self._http_lock:
                 if self._http is None:
-                    transport = httpx.HTTPTransport(limits=self.limits)
-                    track_transport(transport)
+                    transport = ShardedTransport(self.limits)
                     self._http = httpx.Client(timeout=self.timeout, transport=transport, headers=_DEFAULT_HEADERS)
         return self._http
 
@@ -540,8 +548,7 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
         if self._http is None:
             with self._http_lock:
                 if self._http is None:
-                    transport = httpx.AsyncHTTPTransport(limits=self.limits)
-                    track_async_transport(transport)
+                    transport = AsyncShardedTransport(self.limits)
                     self._http = httpx.AsyncClient(timeout=self.timeout, transport=transport, headers=_DEFAULT_HEADERS)
         return self._http
 

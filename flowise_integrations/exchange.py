@@ -201,26 +201,36 @@ class Deadline:
 def build_prediction_request(
     base_url: str,
     chatflow_id: str,
-    request: PredictionRequest,
+    body: bytes,
+    streaming: bool,
     *,
     auth: Mapping[str, str],
     headers: dict[str, str] | None = None,
     timeout: httpx.Timeout | None = None,
 ) -> httpx.Request:
-    """The one POST of a prediction (``auth``: the client's User-Agent and Authorization headers)."""
+    """The one POST of a prediction (``body``: :func:`encode_body`; ``auth``: User-Agent and Authorization)."""
     segment = path_segment(chatflow_id, "chatflow id")
     all_headers = dict(auth)
-    all_headers["Accept"] = "text/event-stream, application/json" if request.streaming else "application/json"
+    all_headers["Accept"] = "text/event-stream, application/json" if streaming else "application/json"
+    all_headers["Content-Type"] = "application/json"
     if headers:
         all_headers.update(headers)
     extensions = {"timeout": timeout.as_dict()} if timeout is not None else None
     return httpx.Request(
         "POST",
         f"{base_url}/api/v1/prediction/{segment}",
-        json=request.to_body(),
+        content=body,
         headers=all_headers,
         extensions=extensions,
     )
+
+
+def encode_body(request: PredictionRequest) -> bytes:
+    """The JSON body of a prediction, as httpx would encode it (``ValueError`` for NaN or what JSON cannot hold)."""
+    try:
+        return json.dumps(request.to_body(), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except TypeError as exc:
+        raise ValueError(f"the prediction request cannot be sent as JSON: {exc}") from None
 
 
 ResponseKind = Literal["sse", "json", "html", "other"]

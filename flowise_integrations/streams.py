@@ -98,8 +98,9 @@ def _expirer(control: CallControl) -> Callable[[], None]:
 class _StreamBase:
     """What both stream flavours expose besides iteration."""
 
-    def __init__(self, request: httpx.Request, state: StreamState, deadline: Deadline) -> None:
-        self._request = request
+    def __init__(self, request: Callable[[], httpx.Request], state: StreamState, deadline: Deadline) -> None:
+        self._build = request  # built on open: a burst of new streams costs the caller almost nothing
+        self._built: httpx.Request | None = None
         self._state = state
         self._deadline = deadline
         self._control = CallControl()
@@ -110,6 +111,12 @@ class _StreamBase:
         self._error: BaseException | None = None
         self._closed = False
         self._reader: object | None = None  # the thread/task inside a read right now
+
+    @property
+    def _request(self) -> httpx.Request:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
 
     @property
     def chatflow_id(self) -> str:
@@ -165,7 +172,9 @@ class FlowiseStream(_StreamBase):
     of the loop closes the connection at once; ``cancel()`` (from any thread) also asks Flowise to abort the run.
     """
 
-    def __init__(self, client: FlowiseClient, request: httpx.Request, state: StreamState, deadline: Deadline) -> None:
+    def __init__(
+        self, client: FlowiseClient, request: Callable[[], httpx.Request], state: StreamState, deadline: Deadline
+    ) -> None:
         super().__init__(request, state, deadline)
         self._client = client
 
@@ -324,7 +333,7 @@ class AsyncFlowiseStream(_StreamBase):
     """The async twin of :class:`FlowiseStream`: ``async with`` / ``async for``; ``await cancel()`` from any task."""
 
     def __init__(
-        self, client: AsyncFlowiseClient, request: httpx.Request, state: StreamState, deadline: Deadline
+        self, client: AsyncFlowiseClient, request: Callable[[], httpx.Request], state: StreamState, deadline: Deadline
     ) -> None:
         super().__init__(request, state, deadline)
         self._client = client
@@ -334,7 +343,7 @@ class AsyncFlowiseStream(_StreamBase):
     async def open(self) -> AsyncFlowiseStream:
         """Send the request and check the status (done lazily by the first iteration otherwise)."""
         if self._response is None and not self._ended:
-            self._reader = asyncio.current_task()
+            self._reader = True
             try:
                 await self._start()
             finally:
@@ -345,6 +354,8 @@ class AsyncFlowiseStream(_StreamBase):
         return self
 
     async def _start(self) -> None:
+        while self._client._budget.exhausted():  # noqa: ASYNC110  (a burst of new streams: spread over iterations)
+            await asyncio.sleep(0)
         loop = self._loop = asyncio.get_running_loop()
         if self._deadline.at is not None:
             self._timer = loop.call_at(loop.time() + (self._deadline.remaining() or 0.0), self._control.expire)
@@ -412,7 +423,7 @@ class AsyncFlowiseStream(_StreamBase):
             await self._stop()
             return
         state = self._state
-        self._reader = asyncio.current_task()
+        self._reader = True  # only another task can see this (this one is suspended in the read)
         try:
             try:
                 chunk = await opened.chunks.__anext__()
@@ -443,6 +454,8 @@ class AsyncFlowiseStream(_StreamBase):
         self._pending.extend(events)
         if self._deadline.at is not None and not self._ended and self._deadline.passed():
             self._control.expired = True
+        if self._client._budget.exhausted():  # many streams woken at once: let the loop breathe
+            await asyncio.sleep(0)
 
     async def _stop(self) -> None:
         self._error = self._stop_reason()
@@ -475,9 +488,8 @@ class AsyncFlowiseStream(_StreamBase):
 
     async def aclose(self) -> None:
         """Close the connection now (Flowise keeps running the flow: see ``cancel``)."""
-        reader = self._reader
-        if reader is not None and reader is not asyncio.current_task():
-            self._control.cancel()  # another task is reading: wake it, it closes and ends
+        if self._reader is not None:  # another task is suspended in a read: wake it, it closes and ends
+            self._control.cancel()
             return
         self._ended = True
         await self._close_now()

@@ -117,7 +117,7 @@ class _ClientBase(Generic[_H]):
         http_client: your own httpx client (you close it); cancel and deadline then wake a silent read only
             at its read timeout.
         limits: connection limits of the client built here; at most ``max_connections`` calls are in flight,
-            the rest wait first-in first-out (that wait counts against the pool timeout and the deadline).
+            the rest wait first-in first-out (bounded by the deadline only: waiting there is load, not a fault).
         max_event_size: the largest single event (or JSON reply) accepted, in bytes (default 64 MiB).
         diagnose_after: seconds without response headers before asking whether a streamed flow exists at all.
         recover_lost_answers: fetch an answer Flowise stored but did not stream (needs an API key).
@@ -290,10 +290,6 @@ class _ClientBase(Generic[_H]):
             return deadline.error(exc.request.url), None
         return transport_error(exc), self.retry.after_exception(attempt, exc, deadline.remaining())
 
-    def _admission_timeout(self, request: httpx.Request) -> float | None:
-        own = request.extensions.get("timeout") or {}
-        return own.get("pool", self.timeout.pool)
-
     def _pool_timeout(self, request: httpx.Request, deadline: Deadline) -> FlowiseTimeoutError:
         if deadline.passed():
             return deadline.error(request.url)
@@ -429,11 +425,7 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         limiter = self.limiter
         if limiter is None:
             return _NO_RELEASE
-        wait = self._admission_timeout(request)
-        left = deadline.remaining()
-        if left is not None:
-            wait = left if wait is None else min(wait, left)
-        if not limiter.acquire(wait):
+        if not limiter.acquire(deadline.remaining()):  # queueing is load, not a fault: only the deadline bounds it
             raise self._pool_timeout(request, deadline)
         return limiter.release
 
@@ -643,11 +635,7 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
         limiter = self.limiter
         if limiter is None:
             return _NO_RELEASE
-        wait = self._admission_timeout(request)
-        left = deadline.remaining()
-        if left is not None:
-            wait = left if wait is None else min(wait, left)
-        if not await limiter.acquire(wait):
+        if not await limiter.acquire(deadline.remaining()):  # only the deadline bounds the queue
             raise self._pool_timeout(request, deadline)
         return limiter.release
 

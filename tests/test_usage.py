@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_hitl import REAL_314  # real Flowise 3.1.4 stop / resume exchanges (see there)
 
 from flowise_integrations.hitl import interrupt_from
 from flowise_integrations.models import Usage
@@ -83,6 +84,58 @@ def test_classic_chatflows_report_no_usage(name: str) -> None:
     body, events = capture(name)
     executed = (body or {}).get("agentFlowExecutedData") or last_executed(events)
     assert request_usage(executed, streamed(events)) is None
+
+
+def real(name: str) -> tuple[list[Any], list[Any]]:
+    cap = REAL_314[name]
+    return cap["agentFlowExecutedData"], cap.get("usageMetadata") or []
+
+
+@pytest.mark.parametrize(
+    ("stop", "resume"),
+    [
+        ("hi_stop_json", "hi_proceed_json"),
+        ("hi_stop_session_stream", "hi_reject_session_stream"),
+        ("ap_stop_json", "ap_proceed_json"),
+        ("ap_stop2_stream", "ap_reject_stream"),
+        ("two_stop1_json", "two_resume1_json"),
+    ],
+)
+def test_real_stop_and_resume_each_count_their_own_model_calls(stop: str, resume: str) -> None:
+    executed, events = real(stop)
+    # every call the fake model answered is 10 in / 12 out
+    assert figures(request_usage(executed, events)) == (10, 12, 22) == (10, 12, 22 * REAL_314[stop]["model_calls"])
+    interrupt = interrupt_from(REAL_314[stop].get("action"), executed)
+    executed, events = real(resume)
+    for resumed_from in (interrupt, interrupt.node_id if interrupt else None, None):
+        assert figures(request_usage(executed, events, resumed_from=resumed_from)) == (10, 12, 22)
+    replayed = [n.node_id for n in usage_breakdown(executed) if n.replayed]
+    assert replayed and "startAgentflow_0" in replayed
+
+
+def test_real_resume_of_an_approved_tool_is_22_not_66() -> None:
+    executed, _ = real("ap_proceed_json")
+    agent = usage_breakdown(executed)[-1]
+    assert agent.flowise is not None
+    # Flowise: the new answer (10 / 12) plus tool_call_tokens 44 = the stopped run's call + the new one again
+    assert (agent.flowise["total_tokens"], agent.flowise["tool_call_tokens"]) == (66, 44)
+    assert [figures(c) for c in agent.calls] == [(10, 12, 22)]
+
+
+def test_a_model_written_human_input_description_is_not_recorded_by_flowise() -> None:
+    # "Two Checks": resuming the first check ran the "Polish" LLM and the model that wrote the second check's
+    # description; Flowise records only the first, so only it can be counted
+    executed, _ = real("two_resume1_json")
+    assert REAL_314["two_resume1_json"]["model_calls"] == 2
+    assert figures(request_usage(executed, None)) == (10, 12, 22)
+
+
+def test_real_second_resume_skips_every_replayed_node() -> None:
+    executed, events = real("two_resume2_stream")
+    nodes = usage_breakdown(executed)
+    assert [n.node_id for n in nodes if not n.replayed] == ["humanInputAgentflow_1", "llmAgentflow_2"]
+    assert figures(request_usage(executed, events)) == (10, 12, 22)
+    assert REAL_314["two_resume2_stream"]["model_calls"] == 1
 
 
 # ------------------------------------------------- Flowise's recording, shaped as a real 3.1.4 run records it

@@ -27,6 +27,24 @@ from flowise_integrations.discovery import (
     validate_form,
 )
 
+# Recorded from a real Flowise 3.1.4 (2026-12-01): rows of GET /api/v1/chatflows (API key with every permission)
+# with each flow's GET /chatflows-streaming/{id} and /chatflows-uploads/{id} answers. Trimmed: flowData keeps node
+# ids, names, labels and the Start node's input-type/form/webhook/schedule inputs; the MCP token is replaced.
+REAL_314_FLOWS: list[dict[str, Any]] = [
+    json.loads(line)
+    for line in (
+        r"""{"row":{"id":"d1b9955e-5022-48e1-a165-25c1e6d21cae","name":"Review Draft (human input)","flowData":"{\"nodes\": [{\"id\": \"startAgentflow_0\", \"data\": {\"id\": \"startAgentflow_0\", \"name\": \"startAgentflow\", \"label\": \"Start\", \"inputs\": {\"startInputType\": \"chatInput\", \"formTitle\": \"\", \"formDescription\": \"\", \"formInputTypes\": \"\", \"webhookMethod\": \"POST\", \"scheduleType\": \"visualPicker\", \"scheduleCronExpression\": \"\", \"scheduleInputMode\": \"text\", \"scheduleDefaultInput\": \"\"}}}, {\"id\": \"llmAgentflow_0\", \"data\": {\"id\": \"llmAgentflow_0\", \"name\": \"llmAgentflow\", \"label\": \"Writer\", \"inputs\": {}}}, {\"id\": \"humanInputAgentflow_0\", \"data\": {\"id\": \"humanInputAgentflow_0\", \"name\": \"humanInputAgentflow\", \"label\": \"Review\", \"inputs\": {}}}, {\"id\": \"llmAgentflow_1\", \"data\": {\"id\": \"llmAgentflow_1\", \"name\": \"llmAgentflow\", \"label\": \"Finisher\", \"inputs\": {}}}, {\"id\": \"llmAgentflow_2\", \"data\": {\"id\": \"llmAgentflow_2\", \"name\": \"llmAgentflow\", \"label\": \"Rewriter\", \"inputs\": {}}}], \"edges\": [{\"source\": \"startAgentflow_0\", \"target\": \"llmAgentflow_0\"}, {\"source\": \"llmAgentflow_0\", \"target\": \"humanInputAgentflow_0\"}, {\"source\": \"humanInputAgentflow_0\", \"target\": \"llmAgentflow_1\"}, {\"source\": \"humanInputAgentflow_0\", \"target\": \"llmAgentflow_2\"}]}","deployed":false,"isPublic":false,"apikeyid":null,"chatbotConfig":null,"apiConfig":null,"analytic":null,"speechToText":null,"textToSpeech":null,"followUpPrompts":null,"category":"h4;explore","type":"AGENTFLOW","createdDate":"2026-12-01T09:35:43.000Z","updatedDate":"2026-12-01T09:35:43.000Z","mcpServerConfig":"{\"enabled\":true,\"token\":\"0123456789abcdef0123456789abcdef\",\"description\":\"Drafts text and asks a human to approve it.\",\"toolName\":\"review_draft\"}","webhookSecretConfigured":false,"workspaceId":"98e52ca1-85f5-46af-b657-893b4275009b"},"streaming":{"isStreaming":true},"uploads":{"isSpeechToTextEnabled":false,"isImageUploadAllowed":false,"isRAGFileUploadAllowed":false,"imgUploadSizeAndTypes":[],"fileUploadSizeAndTypes":[]}}""",
+        r"""{"row":{"id":"2abfd781-3711-4db8-a7a5-8c532c248c08","name":"Careful Calculator (approval)","flowData":"{\"nodes\": [{\"id\": \"startAgentflow_0\", \"data\": {\"id\": \"startAgentflow_0\", \"name\": \"startAgentflow\", \"label\": \"Start\", \"inputs\": {\"startInputType\": \"chatInput\", \"formTitle\": \"\", \"formDescription\": \"\", \"formInputTypes\": \"\", \"webhookMethod\": \"POST\", \"scheduleType\": \"visualPicker\", \"scheduleCronExpression\": \"\", \"scheduleInputMode\": \"text\", \"scheduleDefaultInput\": \"\"}}}, {\"id\": \"agentAgentflow_0\", \"data\": {\"id\": \"agentAgentflow_0\", \"name\": \"agentAgentflow\", \"label\": \"Careful Calculator\", \"inputs\": {}}}], \"edges\": [{\"source\": \"startAgentflow_0\", \"target\": \"agentAgentflow_0\"}]}","deployed":false,"isPublic":false,"apikeyid":null,"chatbotConfig":null,"apiConfig":null,"analytic":null,"speechToText":null,"textToSpeech":null,"followUpPrompts":null,"category":"h4;explore","type":"AGENTFLOW","createdDate":"2026-12-01T09:35:43.000Z","updatedDate":"2026-12-01T09:35:43.000Z","mcpServerConfig":null,"webhookSecretConfigured":false,"workspaceId":"98e52ca1-85f5-46af-b657-893b4275009b"},"streaming":{"isStreaming":true},"uploads":{"isSpeechToTextEnabled":false,"isImageUploadAllowed":false,"isRAGFileUploadAllowed":false,"imgUploadSizeAndTypes":[],"fileUploadSizeAndTypes":[]}}""",
+        r"""{"row":{"id":"3c71cfcf-9fe4-40f1-8e67-a4f028bd09de","name":"Sign-up Form","flowData":"{\"nodes\": [{\"id\": \"startAgentflow_0\", \"data\": {\"id\": \"startAgentflow_0\", \"name\": \"startAgentflow\", \"label\": \"Start\", \"inputs\": {\"startInputType\": \"formInput\", \"formTitle\": \"Sign up\", \"formDescription\": \"Tell us about you\", \"formInputTypes\": [{\"type\": \"string\", \"label\": \"Full Name\", \"name\": \"fullName\", \"addOptions\": \"\"}, {\"type\": \"number\", \"label\": \"Age\", \"name\": \"age\", \"addOptions\": \"\"}, {\"type\": \"boolean\", \"label\": \"Subscribe\", \"name\": \"subscribe\", \"addOptions\": \"\"}, {\"type\": \"options\", \"label\": \"Plan\", \"name\": \"plan\", \"addOptions\": [{\"option\": \"Free\"}, {\"option\": \"Pro\"}]}], \"webhookMethod\": \"POST\", \"scheduleType\": \"visualPicker\", \"scheduleCronExpression\": \"\", \"scheduleInputMode\": \"text\", \"scheduleDefaultInput\": \"\"}}}, {\"id\": \"llmAgentflow_0\", \"data\": {\"id\": \"llmAgentflow_0\", \"name\": \"llmAgentflow\", \"label\": \"Greeter\", \"inputs\": {}}}], \"edges\": [{\"source\": \"startAgentflow_0\", \"target\": \"llmAgentflow_0\"}]}","deployed":false,"isPublic":false,"apikeyid":null,"chatbotConfig":null,"apiConfig":null,"analytic":null,"speechToText":null,"textToSpeech":null,"followUpPrompts":null,"category":"h4;explore","type":"AGENTFLOW","createdDate":"2026-12-01T09:35:43.000Z","updatedDate":"2026-12-01T09:35:43.000Z","mcpServerConfig":null,"webhookSecretConfigured":false,"workspaceId":"98e52ca1-85f5-46af-b657-893b4275009b"},"streaming":{"isStreaming":true},"uploads":{"isSpeechToTextEnabled":false,"isImageUploadAllowed":false,"isRAGFileUploadAllowed":false,"imgUploadSizeAndTypes":[],"fileUploadSizeAndTypes":[]}}""",
+        r"""{"row":{"id":"4576ea5c-e8cc-4af0-b6d9-3e3156a4ea4b","name":"Webhook Flow","flowData":"{\"nodes\": [{\"id\": \"startAgentflow_0\", \"data\": {\"id\": \"startAgentflow_0\", \"name\": \"startAgentflow\", \"label\": \"Start\", \"inputs\": {\"startInputType\": \"webhookTrigger\", \"formTitle\": \"\", \"formDescription\": \"\", \"formInputTypes\": \"\", \"webhookMethod\": \"PUT\", \"scheduleType\": \"visualPicker\", \"scheduleCronExpression\": \"\", \"scheduleInputMode\": \"text\", \"scheduleDefaultInput\": \"\"}}}, {\"id\": \"llmAgentflow_0\", \"data\": {\"id\": \"llmAgentflow_0\", \"name\": \"llmAgentflow\", \"label\": \"Hook\", \"inputs\": {}}}], \"edges\": [{\"source\": \"startAgentflow_0\", \"target\": \"llmAgentflow_0\"}]}","deployed":false,"isPublic":false,"apikeyid":null,"chatbotConfig":null,"apiConfig":null,"analytic":null,"speechToText":null,"textToSpeech":null,"followUpPrompts":null,"category":"h4;explore","type":"AGENTFLOW","createdDate":"2026-12-01T09:35:43.000Z","updatedDate":"2026-12-01T09:35:43.000Z","mcpServerConfig":null,"webhookSecretConfigured":false,"workspaceId":"98e52ca1-85f5-46af-b657-893b4275009b"},"streaming":{"isStreaming":true},"uploads":{"isSpeechToTextEnabled":false,"isImageUploadAllowed":false,"isRAGFileUploadAllowed":false,"imgUploadSizeAndTypes":[],"fileUploadSizeAndTypes":[]}}""",
+        r"""{"row":{"id":"845efa25-ce94-4efe-851b-7e746ee0c8bc","name":"Weekly Report (schedule)","flowData":"{\"nodes\": [{\"id\": \"startAgentflow_0\", \"data\": {\"id\": \"startAgentflow_0\", \"name\": \"startAgentflow\", \"label\": \"Start\", \"inputs\": {\"startInputType\": \"scheduleInput\", \"formTitle\": \"\", \"formDescription\": \"\", \"formInputTypes\": \"\", \"webhookMethod\": \"POST\", \"scheduleType\": \"cronExpression\", \"scheduleCronExpression\": \"0 9 * * 1\", \"scheduleInputMode\": \"text\", \"scheduleDefaultInput\": \"report\"}}}, {\"id\": \"llmAgentflow_0\", \"data\": {\"id\": \"llmAgentflow_0\", \"name\": \"llmAgentflow\", \"label\": \"Cron\", \"inputs\": {}}}], \"edges\": [{\"source\": \"startAgentflow_0\", \"target\": \"llmAgentflow_0\"}]}","deployed":false,"isPublic":false,"apikeyid":null,"chatbotConfig":null,"apiConfig":null,"analytic":null,"speechToText":null,"textToSpeech":null,"followUpPrompts":null,"category":"h4;explore","type":"AGENTFLOW","createdDate":"2026-12-01T09:35:43.000Z","updatedDate":"2026-12-01T09:35:43.000Z","mcpServerConfig":null,"webhookSecretConfigured":false,"workspaceId":"98e52ca1-85f5-46af-b657-893b4275009b"},"streaming":{"isStreaming":true},"uploads":{"isSpeechToTextEnabled":false,"isImageUploadAllowed":false,"isRAGFileUploadAllowed":false,"imgUploadSizeAndTypes":[],"fileUploadSizeAndTypes":[]}}""",
+        r"""{"row":{"id":"f0d6e0e8-2c96-4e62-a0f2-8eb363bd5242","name":"e2e-llm_chain","flowData":"{\"nodes\": [{\"id\": \"chatOpenAI_0\", \"data\": {\"id\": \"chatOpenAI_0\", \"name\": \"chatOpenAI\", \"label\": \"OpenAI\", \"inputs\": {}}}, {\"id\": \"promptTemplate_0\", \"data\": {\"id\": \"promptTemplate_0\", \"name\": \"promptTemplate\", \"label\": \"Prompt Template\", \"inputs\": {}}}, {\"id\": \"llmChain_0\", \"data\": {\"id\": \"llmChain_0\", \"name\": \"llmChain\", \"label\": \"LLM Chain\", \"inputs\": {}}}], \"edges\": [{\"source\": \"chatOpenAI_0\", \"target\": \"llmChain_0\"}, {\"source\": \"promptTemplate_0\", \"target\": \"llmChain_0\"}]}","deployed":false,"isPublic":false,"apikeyid":null,"chatbotConfig":null,"apiConfig":null,"analytic":null,"speechToText":null,"textToSpeech":null,"followUpPrompts":null,"category":null,"type":"CHATFLOW","createdDate":"2026-12-01T09:35:42.000Z","updatedDate":"2026-12-01T09:35:42.000Z","mcpServerConfig":null,"webhookSecretConfigured":false,"workspaceId":"98e52ca1-85f5-46af-b657-893b4275009b"},"streaming":{"isStreaming":true},"uploads":{"isSpeechToTextEnabled":false,"isImageUploadAllowed":false,"isRAGFileUploadAllowed":false,"imgUploadSizeAndTypes":[],"fileUploadSizeAndTypes":[]}}""",
+        r"""{"row":{"id":"c6399942-6271-4d59-8c84-a81726a6962a","name":"e2e-llm_chain_model_streaming_off","flowData":"{\"nodes\": [{\"id\": \"chatOpenAI_0\", \"data\": {\"id\": \"chatOpenAI_0\", \"name\": \"chatOpenAI\", \"label\": \"OpenAI\", \"inputs\": {}}}, {\"id\": \"promptTemplate_0\", \"data\": {\"id\": \"promptTemplate_0\", \"name\": \"promptTemplate\", \"label\": \"Prompt Template\", \"inputs\": {}}}, {\"id\": \"llmChain_0\", \"data\": {\"id\": \"llmChain_0\", \"name\": \"llmChain\", \"label\": \"LLM Chain\", \"inputs\": {}}}], \"edges\": [{\"source\": \"chatOpenAI_0\", \"target\": \"llmChain_0\"}, {\"source\": \"promptTemplate_0\", \"target\": \"llmChain_0\"}]}","deployed":false,"isPublic":false,"apikeyid":null,"chatbotConfig":null,"apiConfig":null,"analytic":null,"speechToText":null,"textToSpeech":null,"followUpPrompts":null,"category":null,"type":"CHATFLOW","createdDate":"2026-12-01T09:35:42.000Z","updatedDate":"2026-12-01T09:35:42.000Z","mcpServerConfig":null,"webhookSecretConfigured":false,"workspaceId":"98e52ca1-85f5-46af-b657-893b4275009b"},"streaming":{"isStreaming":false},"uploads":{"isSpeechToTextEnabled":false,"isImageUploadAllowed":false,"isRAGFileUploadAllowed":false,"imgUploadSizeAndTypes":[],"fileUploadSizeAndTypes":[]}}""",
+        r"""{"row":{"id":"cfe32690-371d-47f8-8d23-2c6dde095420","name":"e2e-llm_chain_protected","flowData":"{\"nodes\": [{\"id\": \"chatOpenAI_0\", \"data\": {\"id\": \"chatOpenAI_0\", \"name\": \"chatOpenAI\", \"label\": \"OpenAI\", \"inputs\": {}}}, {\"id\": \"promptTemplate_0\", \"data\": {\"id\": \"promptTemplate_0\", \"name\": \"promptTemplate\", \"label\": \"Prompt Template\", \"inputs\": {}}}, {\"id\": \"llmChain_0\", \"data\": {\"id\": \"llmChain_0\", \"name\": \"llmChain\", \"label\": \"LLM Chain\", \"inputs\": {}}}], \"edges\": [{\"source\": \"chatOpenAI_0\", \"target\": \"llmChain_0\"}, {\"source\": \"promptTemplate_0\", \"target\": \"llmChain_0\"}]}","deployed":false,"isPublic":false,"apikeyid":"f9dd4f12-d714-45e8-9a0f-7316eea21af2","chatbotConfig":null,"apiConfig":null,"analytic":null,"speechToText":null,"textToSpeech":null,"followUpPrompts":null,"category":null,"type":"CHATFLOW","createdDate":"2026-12-01T09:35:42.000Z","updatedDate":"2026-12-01T09:35:42.000Z","mcpServerConfig":null,"webhookSecretConfigured":false,"workspaceId":"98e52ca1-85f5-46af-b657-893b4275009b"},"streaming":{"isStreaming":true},"uploads":{"isSpeechToTextEnabled":false,"isImageUploadAllowed":false,"isRAGFileUploadAllowed":false,"imgUploadSizeAndTypes":[],"fileUploadSizeAndTypes":[]}}""",
+    )
+]
+REAL_314_LIST_WITHOUT_KEY = (401, {"error": "Unauthorized Access"})
+
 FORM_INPUTS: list[dict[str, Any]] = [
     {"type": "string", "label": "Full Name", "name": "fullName", "addOptions": ""},
     {"type": "number", "label": "Age", "name": "age", "addOptions": ""},
@@ -104,6 +122,53 @@ def row_228(name: str, **extra: Any) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------------------------- rows
+
+
+def real_flows() -> dict[str, FlowInfo]:
+    infos = {}
+    for flow in REAL_314_FLOWS:
+        info = parse_flow(flow["row"], streaming=flow["streaming"], uploads=flow["uploads"])
+        assert info is not None
+        infos[info.name] = info
+    return infos
+
+
+def test_real_flow_list() -> None:
+    listed = parse_flow_list([flow["row"] for flow in REAL_314_FLOWS])
+    assert len(listed) == len(REAL_314_FLOWS)
+    flows = real_flows()
+    assert {name: (f.type, f.input_type, f.streaming) for name, f in flows.items()} == {
+        "Review Draft (human input)": ("AGENTFLOW", "chat", True),
+        "Careful Calculator (approval)": ("AGENTFLOW", "chat", True),
+        "Sign-up Form": ("AGENTFLOW", "form", True),
+        "Webhook Flow": ("AGENTFLOW", "webhook", True),
+        "Weekly Report (schedule)": ("AGENTFLOW", "schedule", True),
+        "e2e-llm_chain": ("CHATFLOW", "chat", True),
+        "e2e-llm_chain_model_streaming_off": ("CHATFLOW", "chat", False),
+        "e2e-llm_chain_protected": ("CHATFLOW", "chat", True),
+    }
+    assert [n for n, f in flows.items() if f.api_key_protected] == ["e2e-llm_chain_protected"]
+    assert all(f.uploads == FlowUploads() for f in flows.values())  # nothing but text on these flows
+    assert all(f.categories == ["h4", "explore"] for n, f in flows.items() if not n.startswith("e2e-"))
+    review = flows["Review Draft (human input)"]
+    assert (review.mcp_tool_name, review.description) == ("review_draft", "Drafts text and asks a human to approve it.")
+    assert "0123456789abcdef0123456789abcdef" not in review.model_dump_json()
+    form = flows["Sign-up Form"]
+    assert (form.form_title, form.form_description) == ("Sign up", "Tell us about you")
+    assert [(f.name, f.type, f.options) for f in form.form_fields] == [
+        ("fullName", "string", []),
+        ("age", "number", []),
+        ("subscribe", "boolean", []),
+        ("plan", "options", ["Free", "Pro"]),
+    ]
+    # the real server's answer to a prediction for each refused flow (HTTP 500, or a stream `error` event):
+    # "This flow is configured as a Webhook Trigger. Call PUT /api/v1/webhook/<id> instead of the prediction API."
+    # "This flow is configured as a Scheduled Trigger. It is fired by the scheduler and cannot be invoked via ..."
+    webhook, schedule = flows["Webhook Flow"], flows["Weekly Report (schedule)"]
+    assert f"Call PUT /api/v1/webhook/{webhook.id} instead of the prediction API" in (prediction_refusal(webhook) or "")
+    assert "Schedule" in (prediction_refusal(schedule) or "")
+    assert [n for n, f in flows.items() if prediction_refusal(f)] == ["Webhook Flow", "Weekly Report (schedule)"]
+    assert parse_flow_list(REAL_314_LIST_WITHOUT_KEY[1]) == []
 
 
 def test_agentflow_row_with_mcp_config() -> None:

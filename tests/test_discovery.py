@@ -44,6 +44,14 @@ REAL_314_FLOWS: list[dict[str, Any]] = [
     )
 ]
 REAL_314_LIST_WITHOUT_KEY = (401, {"error": "Unauthorized Access"})
+# The same from a real Flowise 2.2.8 (its whole GET /chatflows row; flowData trimmed to node ids and names).
+REAL_228_FLOWS: list[dict[str, Any]] = [
+    json.loads(line)
+    for line in (
+        r"""{"row":{"id":"4694c550-ba10-495d-ab40-e33a6dc0def1","name":"e2e-llm_chain","flowData":"{\"nodes\": [{\"id\": \"chatOpenAI_0\", \"data\": {\"name\": \"chatOpenAI\"}}, {\"id\": \"promptTemplate_0\", \"data\": {\"name\": \"promptTemplate\"}}, {\"id\": \"llmChain_0\", \"data\": {\"name\": \"llmChain\"}}], \"edges\": [{\"source\": \"chatOpenAI_0\", \"target\": \"llmChain_0\"}, {\"source\": \"promptTemplate_0\", \"target\": \"llmChain_0\"}]}","deployed":false,"isPublic":false,"apikeyid":null,"chatbotConfig":null,"apiConfig":null,"analytic":null,"speechToText":null,"followUpPrompts":null,"category":null,"type":"CHATFLOW","createdDate":"2026-12-01T10:07:01.000Z","updatedDate":"2026-12-01T10:07:01.000Z"},"streaming":{"isStreaming":true},"uploads":{"isSpeechToTextEnabled":false,"isImageUploadAllowed":false,"isRAGFileUploadAllowed":false,"imgUploadSizeAndTypes":[],"fileUploadSizeAndTypes":[]}}""",
+        r"""{"row":{"id":"e0fd57ce-4fec-49e5-8d35-f3df136a9782","name":"e2e-llm_chain_protected","flowData":"{\"nodes\": [{\"id\": \"chatOpenAI_0\", \"data\": {\"name\": \"chatOpenAI\"}}, {\"id\": \"promptTemplate_0\", \"data\": {\"name\": \"promptTemplate\"}}, {\"id\": \"llmChain_0\", \"data\": {\"name\": \"llmChain\"}}], \"edges\": [{\"source\": \"chatOpenAI_0\", \"target\": \"llmChain_0\"}, {\"source\": \"promptTemplate_0\", \"target\": \"llmChain_0\"}]}","deployed":false,"isPublic":false,"apikeyid":"f51f33f478a6faa4b0322e254c4d6324","chatbotConfig":null,"apiConfig":null,"analytic":null,"speechToText":null,"followUpPrompts":null,"category":null,"type":"CHATFLOW","createdDate":"2026-12-01T10:07:01.000Z","updatedDate":"2026-12-01T10:07:01.000Z"},"streaming":{"isStreaming":true},"uploads":{"isSpeechToTextEnabled":false,"isImageUploadAllowed":false,"isRAGFileUploadAllowed":false,"imgUploadSizeAndTypes":[],"fileUploadSizeAndTypes":[]}}""",
+    )
+]
 
 FORM_INPUTS: list[dict[str, Any]] = [
     {"type": "string", "label": "Full Name", "name": "fullName", "addOptions": ""},
@@ -169,6 +177,20 @@ def test_real_flow_list() -> None:
     assert "Schedule" in (prediction_refusal(schedule) or "")
     assert [n for n, f in flows.items() if prediction_refusal(f)] == ["Webhook Flow", "Weekly Report (schedule)"]
     assert parse_flow_list(REAL_314_LIST_WITHOUT_KEY[1]) == []
+
+
+def test_real_228_rows() -> None:
+    flows = {}
+    for flow in REAL_228_FLOWS:
+        info = parse_flow(flow["row"], streaming=flow["streaming"], uploads=flow["uploads"])
+        assert info is not None
+        flows[info.name] = info
+    assert {n: (f.type, f.input_type, f.streaming, f.api_key_protected) for n, f in flows.items()} == {
+        "e2e-llm_chain": ("CHATFLOW", "chat", True, False),
+        "e2e-llm_chain_protected": ("CHATFLOW", "chat", True, True),
+    }
+    assert all(f.uploads == FlowUploads() and f.mcp_tool_name is None for f in flows.values())
+    assert [f.name for f in parse_flow_list([flow["row"] for flow in REAL_228_FLOWS])] == list(flows)
 
 
 def test_agentflow_row_with_mcp_config() -> None:

@@ -317,7 +317,7 @@ def interrupt_from(
     """
     act = _dict(action)
     entries = _entries(executed_data)
-    if not act and status is not None and status.upper() in _FINAL_NOT_STOPPED:
+    if not act and isinstance(status, str) and status.upper() in _FINAL_NOT_STOPPED:
         return None
     act_data = _dict(act.get("data"))
     node_id = _str(act_data.get("nodeId"))

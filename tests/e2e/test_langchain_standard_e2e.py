@@ -1,7 +1,7 @@
 """langchain-tests' standard ``ChatModelIntegrationTests``, once, against the real Flowise 3.1.4.
 
 The model is ``ChatFlowise`` on the ``llm_chain`` flow (a classic chatflow: it reports no token usage, so
-``returns_usage_metadata`` is off); ``model_override_value`` is the ``agentflow_v2_llm`` flow. Capabilities are the
+``returns_usage_metadata`` is off); ``model_override_value`` is the ``agentflow_v2_llm`` flow (2.x: ``conversation_chain``). Capabilities are the
 ones the LangChain wing declares for itself (no tool calling or structured output: the flow owns its tools; image
 content becomes Flowise uploads).
 """
@@ -55,7 +55,8 @@ class TestChatFlowiseAgainstRealFlowise(ChatModelIntegrationTests):
     def model_override_value(self) -> str:
         state = type(self).state
         assert state is not None
-        return state.flows["agentflow_v2_llm"]
+        # any other flow answering the same; 2.x has no agentflow v2, its conversation chain does as well
+        return state.flows["agentflow_v2_llm" if state.major >= 3 else "conversation_chain"]
 
     @property
     def returns_usage_metadata(self) -> bool:

@@ -9,13 +9,22 @@ Endpoints:
 Chat behaviour, decided from the request:
   * the last user message contains ``TRIGGER_ERROR`` -> HTTP 400 in OpenAI's error shape
     (400 is not retried by openai-node/LangChain, so Flowise fails fast);
+  * the ``route`` tool is offered (a multi-agent Supervisor) -> a call to it naming the first worker that
+    has not spoken yet (workers' messages carry their ``name``), else ``FINISH``;
   * a ``role: "tool"`` message is present -> ``The tool said: <last tool result>.``;
   * ``tools`` are offered -> one call to ``calculator`` (or else the first tool), ``{"input": "2 + 2"}``;
+  * a system message says ``REPLY_WITH: <text>`` -> exactly that text (Flowise resolves ``{{ $form.x }}``,
+    ``{{ $iteration.item }}``... in it first, so the answer shows what reached the model);
   * the last user message contains ``SLOW_STREAM`` -> 40 tokens, 250 ms apart (for abort tests);
   * otherwise :data:`CANNED_ANSWER`.
 
-Every request is appended to a JSON-lines log (``--log``), as ``{"t", "method", "path", "body"}``;
-a client that disconnects mid-stream adds ``{"t", "event": "client_disconnected", "path"}``.
+Usage is :data:`USAGE` (10 / 12 / 22) unless a system message says ``USAGE: <in>/<out>`` (text replies) or
+``TOOL_USAGE: <in>/<out>`` (tool-call replies), so each node of a flow can bill its own, known amount.
+
+Every request is appended to a JSON-lines log (``--log``), as ``{"t", "method", "path", "body"}``; each chat
+answer then adds ``{"t", "event": "chat_reply", "reply_to", "text", "tool", "usage", "stream"}`` (what the model
+said and billed: the ground truth for usage tests); a client that disconnects mid-stream adds
+``{"t", "event": "client_disconnected", "path"}``.
 
 Usage: ``python fake_llm.py [--port 0] [--port-file F] [--log F] [--token-delay 0.02]``
 """
@@ -29,6 +38,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import struct
 import sys
 import threading
@@ -47,6 +57,10 @@ SLOW_STREAM = "SLOW_STREAM"
 SLOW_TOKENS = 40
 SLOW_DELAY_S = 0.25
 USAGE = {"prompt_tokens": 10, "completion_tokens": 12, "total_tokens": 22}
+ROUTE_TOOL = "route"  # the multi-agent Supervisor's router tool
+FINISH = "FINISH"
+DIRECTIVE = re.compile(r"\b(REPLY_WITH|USAGE|TOOL_USAGE):[ \t]*([^\n<]*)")
+USAGE_VALUE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
 def split_tokens(text: str) -> list[str]:
@@ -71,32 +85,70 @@ def _text_of(content: Any) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Reply:
-    """What to answer: text, or one tool call."""
+    """What to answer: text, or one tool call, and the usage to bill for it."""
 
     text: str = ""
     tool_name: str | None = None
     tool_args: str = ""
     delay: float | None = None  # per-token delay override (slow mode)
+    usage: dict[str, int] = dataclasses.field(default_factory=lambda: dict(USAGE))
+
+
+def directives(req: dict[str, Any]) -> dict[str, str]:
+    """``REPLY_WITH`` / ``USAGE`` / ``TOOL_USAGE`` lines of the request's system messages (the last one wins)."""
+    found: dict[str, str] = {}
+    for message in req.get("messages") or []:
+        if message.get("role") in ("system", "developer"):
+            for key, value in DIRECTIVE.findall(_text_of(message.get("content"))):
+                found[key] = value.strip()
+    return found
+
+
+def usage_from(value: str | None) -> dict[str, int]:
+    """``"11/13"`` -> OpenAI usage ``{prompt_tokens: 11, completion_tokens: 13, total_tokens: 24}``."""
+    match = USAGE_VALUE.match(value or "")
+    if match is None:
+        return dict(USAGE)
+    prompt, completion = int(match[1]), int(match[2])
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def route_args(req: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The Supervisor's ``route`` call: the first worker without a (named) message yet, else ``FINISH``."""
+    properties = schema.get("properties") or {}
+    options = [str(o) for o in (properties.get("next") or {}).get("enum") or [] if o != FINISH]
+    spoken = {str(m["name"]) for m in req.get("messages") or [] if m.get("name")}
+    nxt = next((o for o in options if o not in spoken), FINISH)
+    args: dict[str, Any] = dict.fromkeys(schema.get("required", []), "test")
+    args.update(reasoning=f"route to {nxt}", next=nxt, instructions=f"{nxt}: answer the user")
+    return args
 
 
 def choose_reply(req: dict[str, Any]) -> Reply:
     messages = req.get("messages") or []
+    said = directives(req)
+    tools = [t.get("function", {}) for t in req.get("tools") or []]
+    tool_usage = usage_from(said.get("TOOL_USAGE") or said.get("USAGE"))
+    route = next((t for t in tools if t.get("name") == ROUTE_TOOL), None)
+    if route is not None:
+        args = route_args(req, route.get("parameters") or {})
+        return Reply(tool_name=ROUTE_TOOL, tool_args=json.dumps(args), usage=tool_usage)
+    text_usage = usage_from(said.get("USAGE"))
     tool_results = [m for m in messages if m.get("role") == "tool"]
     if tool_results:
-        return Reply(text=f"The tool said: {_text_of(tool_results[-1].get('content'))}.")
-    tools = [t.get("function", {}) for t in req.get("tools") or []]
+        return Reply(text=f"The tool said: {_text_of(tool_results[-1].get('content'))}.", usage=text_usage)
     if tools:
         names = [str(t.get("name", "")) for t in tools]
         name = next((n for n in names if "calculator" in n.lower()), names[0])
         if "calculator" in name.lower():
-            args: dict[str, Any] = {"input": "2 + 2"}
+            args = {"input": "2 + 2"}
         else:  # fill required string parameters of any other tool
             schema = next(t for t in tools if t.get("name") == name).get("parameters") or {}
             args = dict.fromkeys(schema.get("required", []), "test")
-        return Reply(tool_name=name, tool_args=json.dumps(args))
+        return Reply(tool_name=name, tool_args=json.dumps(args), usage=tool_usage)
     if SLOW_STREAM in last_user_text(req):
-        return Reply(text=" ".join(f"slow{i}" for i in range(SLOW_TOKENS)), delay=SLOW_DELAY_S)
-    return Reply(text=CANNED_ANSWER)
+        return Reply(text=" ".join(f"slow{i}" for i in range(SLOW_TOKENS)), delay=SLOW_DELAY_S, usage=text_usage)
+    return Reply(text=said.get("REPLY_WITH") or CANNED_ANSWER, usage=text_usage)
 
 
 def last_user_text(req: dict[str, Any]) -> str:
@@ -207,6 +259,16 @@ class FakeLLMHandler(BaseHTTPRequestHandler):
             )
             return
         reply = choose_reply(req)
+        self.server.record(
+            {
+                "event": "chat_reply",
+                "reply_to": self.path.split("?")[0].rstrip("/"),
+                "text": reply.text if reply.tool_name is None else None,
+                "tool": None if reply.tool_name is None else {"name": reply.tool_name, "arguments": reply.tool_args},
+                "usage": reply.usage,
+                "stream": bool(req.get("stream")),
+            }
+        )
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         created, model = int(time.time()), req.get("model") or MODEL
         call_id = f"call_{uuid.uuid4().hex[:8]}"
@@ -237,7 +299,7 @@ class FakeLLMHandler(BaseHTTPRequestHandler):
                     "created": created,
                     "model": model,
                     "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-                    "usage": USAGE,
+                    "usage": reply.usage,
                 },
             )
             return
@@ -284,7 +346,7 @@ class FakeLLMHandler(BaseHTTPRequestHandler):
                     yield 0.0, delta({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
                 yield 0.0, delta({}, "tool_calls")
             if (req.get("stream_options") or {}).get("include_usage"):
-                yield 0.0, frame([], usage=USAGE)
+                yield 0.0, frame([], usage=reply.usage)
             yield 0.0, b"data: [DONE]\n\n"
 
         self.send_response(200)

@@ -42,9 +42,19 @@ def tail(path: Path | str, lines: int = 40) -> str:
 
 
 def run_logged(
-    cmd: list[str], *, cwd: Path, env: Mapping[str, str], log: Path, what: str, quiet: bool = False
+    cmd: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path,
+    what: str,
+    quiet: bool = False,
+    progress_every: float = 30.0,
 ) -> float:
-    """Run ``cmd`` appending its output to ``log``; return its seconds; raise HarnessError with the log tail."""
+    """Run ``cmd`` appending its output to ``log``; return its seconds; raise HarnessError with the log tail.
+
+    While it runs, a progress line (elapsed time, log size) is printed every ``progress_every`` seconds.
+    """
     if not quiet:
         say(f"{what}: {' '.join(cmd)}  (log: {log})")
     started = time.monotonic()
@@ -52,11 +62,22 @@ def run_logged(
         fh.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {what}: {' '.join(cmd)}\n")
         fh.flush()
         try:
-            rc = subprocess.run(
-                cmd, cwd=cwd, env=dict(env), stdout=fh, stderr=subprocess.STDOUT, check=False
-            ).returncode
+            proc = subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=fh, stderr=subprocess.STDOUT)
         except OSError as exc:
             raise HarnessError(f"{what}: cannot run {cmd[0]}: {exc}") from exc
+        try:
+            while True:
+                try:
+                    rc = proc.wait(timeout=progress_every)
+                    break
+                except subprocess.TimeoutExpired:
+                    if not quiet:
+                        size = log.stat().st_size if log.exists() else 0
+                        say(f"{what}: still running ({time.monotonic() - started:.0f} s, log {size // 1024} KB)")
+        except BaseException:
+            proc.kill()  # interrupted (Ctrl-C, a killed session): leave no npm behind; the rerun resumes
+            proc.wait()
+            raise
     elapsed = time.monotonic() - started
     if rc != 0:
         raise HarnessError(f"{what} failed (exit {rc}, {elapsed:.0f} s). Last lines of {log}:\n{tail(log)}")

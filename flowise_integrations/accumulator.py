@@ -3,7 +3,9 @@
 - ``token`` and ``thinking`` text append;
 - cumulative payloads (``sourceDocuments``, ``usedTools``, ``calledTools``, ``agentReasoning``,
   ``agentFlowExecutedData``, ``artifacts``, ``fileAnnotations``, ``action``) replace what came before;
-- usage sums ``usageMetadata`` events, unless the executed agentflow nodes report their own (more complete) usage;
+- usage is what this request billed: the model calls recorded in the executed agentflow nodes (``usage.py``: per
+  call, ``total = input + output``, nodes replayed from before a human-input stop excluded), else the sum of the
+  streamed ``usageMetadata`` events;
 - ``metadata`` brings the ids; ``followUpPrompts`` is JSON-decoded however many times it was encoded;
 - ``start`` is never content.
 
@@ -38,7 +40,9 @@ from .events import (
     UsageMetadataEvent,
     UsedToolsEvent,
 )
+from .hitl import interrupt_from, run_status
 from .models import AgentReasoningStep, Prediction, SourceDocument, Usage, UsedTool, _as_opt_str
+from .usage import request_usage
 
 __all__ = ["PredictionAccumulator", "decode_follow_up_prompts", "events_from_json"]
 
@@ -89,8 +93,10 @@ class PredictionAccumulator:
         "metadata",
         "raw",
         "recovered",
+        "resumed_from",
         "saw_start",
         "streamed",
+        "streamed_usage",
         "thinking_duration",
         "usage",
     )
@@ -113,6 +119,8 @@ class PredictionAccumulator:
         self.aborted = False
         self.recovered = False
         self.cancelled = False
+        self.resumed_from: Any = None  # the Interrupt (or node id) a resume answered: its replayed nodes are not billed
+        self.streamed_usage: list[Any] = []  # usageMetadata payloads a stream really carried
         self.content_events = 0
 
     @property
@@ -152,6 +160,8 @@ class PredictionAccumulator:
         elif cls is UsageMetadataEvent:
             usage = event.usage  # type: ignore[union-attr]
             self.usage = usage if self.usage is None else self.usage + usage
+            if self.streamed:
+                self.streamed_usage.append(event.data)
         elif cls is AgentFlowEvent:
             self.agent_flow_status = event.status  # type: ignore[union-attr]
         elif cls is ActionEvent:
@@ -181,53 +191,52 @@ class PredictionAccumulator:
         raw = self.raw if self.raw is not None else dict(meta)
         action = snaps.get("action") or meta.get("action")
         flow_vars = meta.get("flowVariables")
+        executed = snaps.get("agent_flow_executed_data")
+        status = self.agent_flow_status or (run_status(executed) if self.ended else None)
+        finish_reason = self._finish_reason()
+        ids = {
+            "chat_id": _as_opt_str(meta.get("chatId")),
+            "session_id": _as_opt_str(meta.get("sessionId")),
+            "execution_id": _as_opt_str(raw.get("executionId")),
+        }
+        interrupt = None
+        if finish_reason == "stopped" or status == "STOPPED":
+            interrupt = interrupt_from(action, executed, status=status, text=self.text, **ids)
+        if executed is not None:
+            usage = request_usage(executed, self.streamed_usage or None, resumed_from=self.resumed_from)
+        else:
+            usage = self.usage
         return Prediction(
             text=self.text,
             chatflow_id=self.chatflow_id,
-            chat_id=_as_opt_str(meta.get("chatId")),
             chat_message_id=_as_opt_str(meta.get("chatMessageId")),
-            session_id=_as_opt_str(meta.get("sessionId")),
             question=_as_opt_str(meta.get("question")),
             memory_type=_as_opt_str(meta.get("memoryType")),
-            execution_id=_as_opt_str(raw.get("executionId")),
+            **ids,
             json_output=raw.get("json"),
             source_documents=_list_of(SourceDocument, snaps.get("source_documents")),
             used_tools=_list_of(UsedTool, snaps.get("used_tools")),
             called_tools=_list_of(UsedTool, snaps.get("called_tools")),
             agent_reasoning=_list_of(AgentReasoningStep, snaps.get("agent_reasoning")),
             agent_flow_executed_data=_dicts(snaps.get("agent_flow_executed_data")),
-            agent_flow_status=self.agent_flow_status,
+            agent_flow_status=status,
             artifacts=_dicts(snaps.get("artifacts")),
             file_annotations=_dicts(snaps.get("file_annotations")),
             follow_up_prompts=decode_follow_up_prompts(meta.get("followUpPrompts")),
             flow_variables=flow_vars if isinstance(flow_vars, dict) else {},
             action=action if isinstance(action, dict) else None,
-            usage=_node_usage(snaps.get("agent_flow_executed_data")) or self.usage,
+            interrupt=interrupt,
+            usage=usage,
             thinking="".join(self._thinking),
             thinking_duration=self.thinking_duration,
             streamed=self.streamed,
             finished=self.ended,
-            finish_reason=self._finish_reason(),
+            finish_reason=finish_reason,
             error=self.error,
             recovered=self.recovered,
             malformed_frames=list(self.malformed),
             raw=raw,
         )
-
-
-def _node_usage(nodes: Any) -> Usage | None:
-    """Agentflow usage summed over the executed nodes' outputs: what the run really used.
-
-    Preferred over the streamed ``usageMetadata`` events, which Flowise sends for one model call per node only
-    (an Agent node that called a tool reports 22 tokens there, 66 in its output).
-    """
-    total: Usage | None = None
-    for output in _node_outputs({"agentFlowExecutedData": nodes}) if isinstance(nodes, list) else ():
-        usage = output.get("usageMetadata")
-        if isinstance(usage, dict):
-            node = Usage.model_validate(usage)
-            total = node if total is None else total + node
-    return total
 
 
 def _list_of(model: Any, value: Any) -> list[Any]:

@@ -24,9 +24,12 @@ from typing_extensions import Unpack
 from ._control import CURRENT_CALL, CallControl
 from ._limiter import AsyncLimiter, Limiter, LoopBudget
 from ._transport import AsyncShardedTransport, ShardedTransport
+from .discovery import FlowInfo, parse_flow, parse_flow_list, prediction_refusal, validate_form
 from .errors import (
     MAX_BODY_BYTES,
+    BadRequestError,
     FlowiseError,
+    FlowiseProtocolError,
     FlowiseTimeoutError,
     error_from_probe,
     error_from_response,
@@ -49,6 +52,7 @@ from .exchange import (
     transport_error,
     unexpected_body_error,
 )
+from .hitl import Interrupt, human_input_body
 from .models import HistoryItem, HumanInput, Prediction, PredictionRequest, Upload
 from .sse import DEFAULT_MAX_EVENT_SIZE
 from .streams import AsyncFlowiseStream, FlowiseStream, Stopped
@@ -159,6 +163,7 @@ class _ClientBase(Generic[_H]):
         self._http_lock = threading.Lock()
         self._answered: set[str] = set()  # flows that answered 2xx: no hang watch needed any more
         self._budget = LoopBudget()  # async only: fairness between many streams on one loop
+        self._flows: dict[str, FlowInfo] = {}  # what list_flows/get_flow learned: refusals and forms checked locally
 
     def __repr__(self) -> str:
         key = "SecretStr('**********')" if self.api_key is not None else "None"
@@ -190,6 +195,14 @@ class _ClientBase(Generic[_H]):
         if chat_id is None and session_id is None:
             chat_id = str(uuid.uuid4())
         fields = {key: options.get(key) for key in _BODY_KEYS}
+        info = self._flows.get(chatflow_id)
+        if info is not None:
+            refusal = prediction_refusal(info)
+            if refusal is not None:
+                raise BadRequestError(refusal)
+            form = options.get("form")
+            if info.form_fields and isinstance(form, Mapping):
+                fields["form"] = validate_form(info.form_fields, form)  # ValueError names the bad field
         request = PredictionRequest(
             question=question, streaming=streaming, chat_id=chat_id, session_id=session_id, **fields
         )
@@ -209,6 +222,48 @@ class _ClientBase(Generic[_H]):
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}/api/v1/{path}"
+
+    def _learn(self, info: FlowInfo | None) -> FlowInfo | None:
+        if info is not None and (info.id in self._flows or len(self._flows) < 4096):
+            self._flows[info.id] = info
+        return info
+
+    def _flow_requests(self, chatflow_id: str) -> tuple[httpx.Request, httpx.Request]:
+        segment = path_segment(chatflow_id, "chatflow id")
+        return self._get(f"chatflows-streaming/{segment}"), self._get(f"chatflows-uploads/{segment}")
+
+    def _detailed(self, info: FlowInfo, streaming: httpx.Response | None, uploads: httpx.Response | None) -> FlowInfo:
+        def body(response: httpx.Response | None) -> Any:
+            if response is None or response.status_code >= 400:
+                return None
+            with contextlib.suppress(ValueError):
+                return response.json()
+            return None
+
+        return info.with_details(streaming=body(streaming), uploads=body(uploads))
+
+    def _resume_options(
+        self, interrupt: Interrupt | None, approve: bool, feedback: str | None, options: PredictionOptions
+    ) -> tuple[str, PredictionOptions]:
+        """The question and options that answer a stopped run (``Interrupt.resume_fields``, or Flowise's default)."""
+        resumed = dict(options)
+        if interrupt is not None:
+            resumed.setdefault("chat_id", interrupt.chat_id)
+            if interrupt.session_id and interrupt.session_id != interrupt.chat_id:
+                resumed.setdefault("session_id", interrupt.session_id)
+            fields = interrupt.resume_fields(approve=approve, feedback=feedback)
+        else:
+            fields = {
+                "question": feedback or ("Proceed" if approve else "Reject"),
+                "humanInput": human_input_body(None, approve=approve, feedback=feedback),
+            }
+        if not resumed.get("chat_id") and not resumed.get("session_id"):
+            raise ValueError("resume needs the stopped run's chat_id or session_id (or its interrupt)")
+        if "humanInput" in fields:
+            resumed["human_input"] = fields["humanInput"]
+        if "action" in fields:
+            resumed["action"] = fields["action"]
+        return str(fields["question"]), resumed  # type: ignore[return-value]
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Request:
         return httpx.Request("GET", self._url(path), params=params, headers={**self._auth, **self.headers})
@@ -398,6 +453,76 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         """Stored chat messages of a flow (needs an API key with chat-message permission)."""
         request = self._messages_request(chatflow_id, chat_id, session_id, message_id, order)
         return self._messages(self._fetch(request, deadline))
+
+    def list_flows(self, *, details: bool = True, deadline: float | None = None) -> list[FlowInfo]:
+        """Every flow of the server (``GET /api/v1/chatflows``; the key needs ``chatflows:view``).
+
+        With ``details`` (default), each flow's ``streaming`` and accepted ``uploads`` are asked too (two small
+        requests per flow). What is learned here is remembered: predictions to a webhook or schedule flow then
+        fail before any request, and a form flow's ``form=`` is validated against its fields.
+        """
+        limit = Deadline(deadline)
+        flows = parse_flow_list(self._json_or_raise(self._fetch(self._get("chatflows"), limit)))
+        if details:
+            flows = [self._with_details(info, limit) for info in flows]
+        return [info for info in map(self._learn, flows) if info is not None]
+
+    def get_flow(self, chatflow_id: str, *, details: bool = True, deadline: float | None = None) -> FlowInfo:
+        """One flow (``GET /api/v1/chatflows/{id}``), as :meth:`list_flows` describes it."""
+        limit = Deadline(deadline)
+        request = self._get(f"chatflows/{path_segment(chatflow_id, 'chatflow id')}")
+        info = parse_flow(self._json_or_raise(self._fetch(request, limit)))
+        if info is None:
+            raise FlowiseProtocolError(f"GET /api/v1/chatflows/{chatflow_id} did not answer a chatflow")
+        if details:
+            info = self._with_details(info, limit)
+        self._learn(info)
+        return info
+
+    def _with_details(self, info: FlowInfo, deadline: Deadline) -> FlowInfo:
+        streaming, uploads = (self._try_fetch(r, deadline) for r in self._flow_requests(info.id))
+        return self._detailed(info, streaming, uploads)
+
+    def _try_fetch(self, request: httpx.Request, deadline: Deadline) -> httpx.Response | None:
+        try:
+            return self._fetch(request, deadline)
+        except FlowiseError:
+            return None
+
+    def resume(
+        self,
+        chatflow_id: str,
+        *,
+        approve: bool,
+        feedback: str | None = None,
+        interrupt: Interrupt | None = None,
+        **options: Unpack[PredictionOptions],
+    ) -> Prediction:
+        """Answer a run that stopped for a human (``prediction.interrupt``), and return the resumed run.
+
+        Pass the stop's ``interrupt`` (it knows the node, the chat and the session), or the stopped run's
+        ``chat_id``/``session_id``: Flowise then resumes that session's last stopped node. ``approve`` is Proceed
+        or Reject; ``feedback`` reaches a Human Input node that asks for it.
+        """
+        question, resumed = self._resume_options(interrupt, approve, feedback, options)
+        build, state, deadline = self._prediction(chatflow_id, question, False, resumed)
+        state.acc.resumed_from = interrupt
+        return FlowiseStream(self, build, state, deadline).until_done()
+
+    def resume_stream(
+        self,
+        chatflow_id: str,
+        *,
+        approve: bool,
+        feedback: str | None = None,
+        interrupt: Interrupt | None = None,
+        **options: Unpack[PredictionOptions],
+    ) -> FlowiseStream:
+        """:meth:`resume`, streamed."""
+        question, resumed = self._resume_options(interrupt, approve, feedback, options)
+        build, state, deadline = self._prediction(chatflow_id, question, True, resumed)
+        state.acc.resumed_from = interrupt
+        return FlowiseStream(self, build, state, deadline)
 
     # -- I/O --------------------------------------------------------------------------------------------
 
@@ -608,6 +733,66 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
         """Stored chat messages of a flow (needs an API key with chat-message permission)."""
         request = self._messages_request(chatflow_id, chat_id, session_id, message_id, order)
         return self._messages(await self._fetch(request, deadline))
+
+    async def list_flows(self, *, details: bool = True, deadline: float | None = None) -> list[FlowInfo]:
+        """Every flow of the server (see :meth:`FlowiseClient.list_flows`); details are asked concurrently."""
+        limit = Deadline(deadline)
+        flows = parse_flow_list(self._json_or_raise(await self._fetch(self._get("chatflows"), limit)))
+        if details:
+            flows = list(await asyncio.gather(*(self._with_details(info, limit) for info in flows)))
+        return [info for info in map(self._learn, flows) if info is not None]
+
+    async def get_flow(self, chatflow_id: str, *, details: bool = True, deadline: float | None = None) -> FlowInfo:
+        """One flow (``GET /api/v1/chatflows/{id}``), as :meth:`list_flows` describes it."""
+        limit = Deadline(deadline)
+        request = self._get(f"chatflows/{path_segment(chatflow_id, 'chatflow id')}")
+        info = parse_flow(self._json_or_raise(await self._fetch(request, limit)))
+        if info is None:
+            raise FlowiseProtocolError(f"GET /api/v1/chatflows/{chatflow_id} did not answer a chatflow")
+        if details:
+            info = await self._with_details(info, limit)
+        self._learn(info)
+        return info
+
+    async def _with_details(self, info: FlowInfo, deadline: Deadline) -> FlowInfo:
+        streaming, uploads = await asyncio.gather(*(self._try_fetch(r, deadline) for r in self._flow_requests(info.id)))
+        return self._detailed(info, streaming, uploads)
+
+    async def _try_fetch(self, request: httpx.Request, deadline: Deadline) -> httpx.Response | None:
+        try:
+            return await self._fetch(request, deadline)
+        except FlowiseError:
+            return None
+
+    async def resume(
+        self,
+        chatflow_id: str,
+        *,
+        approve: bool,
+        feedback: str | None = None,
+        interrupt: Interrupt | None = None,
+        **options: Unpack[PredictionOptions],
+    ) -> Prediction:
+        """Answer a run that stopped for a human (see :meth:`FlowiseClient.resume`)."""
+        question, resumed = self._resume_options(interrupt, approve, feedback, options)
+        build, state, deadline = self._prediction(chatflow_id, question, False, resumed)
+        state.acc.resumed_from = interrupt
+        return await AsyncFlowiseStream(self, build, state, deadline).until_done()
+
+    def resume_stream(
+        self,
+        chatflow_id: str,
+        *,
+        approve: bool,
+        feedback: str | None = None,
+        interrupt: Interrupt | None = None,
+        **options: Unpack[PredictionOptions],
+    ) -> AsyncFlowiseStream:
+        """:meth:`resume`, streamed (``async for``)."""
+        question, resumed = self._resume_options(interrupt, approve, feedback, options)
+        build, state, deadline = self._prediction(chatflow_id, question, True, resumed)
+        state.acc.resumed_from = interrupt
+        return AsyncFlowiseStream(self, build, state, deadline)
 
     # -- I/O --------------------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ __all__ = [
     "InternalServerError",
     "LostAnswerError",
     "NotFoundError",
+    "NotResumableError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -105,6 +106,11 @@ class BadRequestError(FlowiseAPIError):
     """400/412/422: the request is malformed (bad chatflow id, bad JSON...)."""
 
 
+class NotResumableError(BadRequestError):
+    """A resume found no stopped execution to continue (it finished, was resumed already, or another prediction
+    ran in the same session since): Flowise's ``Cannot resume execution ... state``."""
+
+
 class AuthenticationError(FlowiseAPIError):
     """401, or Flowise's 500/in-band ``... Unauthorized``: the API key is missing or wrong."""
 
@@ -143,6 +149,9 @@ class FlowExecutionError(InternalServerError):
 _UNAUTHORIZED = re.compile(r"\bUnauthorized\b")
 _FLOW_FAILED = re.compile(r"predictionsServices\.build\w* - ")
 _NOT_FOUND = re.compile(r"not found", re.IGNORECASE)
+# usage errors Flowise reports as flow failures (500 / in-band): they are the caller's to fix
+_REFUSED_TRIGGER = re.compile(r"This flow is configured as a (?:Webhook|Scheduled) Trigger")
+_NOT_RESUMABLE = re.compile(r"Cannot resume execution")
 # Flowise before 3.0.13 answers an unknown chatflow with a 500 from its chatflow lookup
 _UNKNOWN_FLOW = re.compile(r"getChatflowById - .*not found|Chatflow \S+ not found", re.IGNORECASE)
 
@@ -232,6 +241,10 @@ def error_from_response(
         cls = PermissionDeniedError
     elif status_code == 404 or (status_code == 500 and _UNKNOWN_FLOW.search(message)):
         cls = NotFoundError
+    elif status_code in (400, 500) and _NOT_RESUMABLE.search(message):
+        cls = NotResumableError
+    elif status_code in (400, 500) and _REFUSED_TRIGGER.search(message):
+        cls = BadRequestError
     elif status_code == 413:
         cls = PayloadTooLargeError
     elif status_code in (400, 412, 422):
@@ -250,6 +263,10 @@ def error_from_event(message: str, *, partial: Prediction | None = None) -> Flow
     message = _shorten(message)
     if _UNAUTHORIZED.search(message):
         return AuthenticationError(message, partial=partial)
+    if _NOT_RESUMABLE.search(message):
+        return NotResumableError(message, partial=partial)
+    if _REFUSED_TRIGGER.search(message):
+        return BadRequestError(message, partial=partial)
     return FlowExecutionError(message, partial=partial)
 
 

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from .hitl import Interrupt
+
 __all__ = [
     "AgentReasoningStep",
     "ChatTurn",
@@ -72,7 +74,7 @@ WireCount = Annotated[int, BeforeValidator(_as_count)]
 
 
 class _WireModel(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="allow")
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="allow")
 
 
 class SourceDocument(_WireModel):
@@ -135,7 +137,7 @@ class Usage(_WireModel):
 class ChatTurn(BaseModel):
     """One framework-neutral conversation turn."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     role: Literal["user", "assistant", "system"]
     content: str
@@ -171,7 +173,7 @@ def history_item_to_wire(item: HistoryItem) -> dict[str, str]:
 class Upload(BaseModel):
     """An inline upload: a base64 data URI (``type="file"``/``"audio"``/``"file:rag"``) or a URL."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     type: Literal["file", "url", "audio", "file:rag", "file:full"] = "file"
     name: str
@@ -200,7 +202,7 @@ class Upload(BaseModel):
 class HumanInput(BaseModel):
     """Resume an agentflow v2 execution that stopped at a human-input node (or a tool approval)."""
 
-    model_config = ConfigDict(populate_by_name=True, frozen=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, frozen=True)
 
     type: Literal["proceed", "reject"]
     start_node_id: str | None = Field(default=None, alias="startNodeId")
@@ -210,7 +212,7 @@ class HumanInput(BaseModel):
 class PredictionRequest(BaseModel):
     """Everything one prediction call can send. ``to_body()`` gives the exact JSON Flowise receives."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(defer_build=True, arbitrary_types_allowed=True)
 
     question: str | None = None
     streaming: bool = False
@@ -266,7 +268,7 @@ class Prediction(BaseModel):
     for a stream, the ``metadata`` payload), so anything not modelled here is still at hand.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(defer_build=True, arbitrary_types_allowed=True)
 
     text: str = ""
     chatflow_id: str | None = None
@@ -288,7 +290,11 @@ class Prediction(BaseModel):
     follow_up_prompts: list[str] = Field(default_factory=list)
     flow_variables: dict[str, Any] = Field(default_factory=dict)
     action: dict[str, Any] | None = None
+    interrupt: Interrupt | None = None
+    """What a run stopped for a human asks (``finish_reason == "stopped"``): answer it with ``client.resume``."""
     usage: Usage | None = None
+    """The model calls of this request (``total = input + output``); Flowise's own per-node figures stay in
+    ``agent_flow_executed_data``."""
     thinking: str = ""
     thinking_duration: float | None = None
     streamed: bool = False

@@ -88,11 +88,11 @@ class Recorded:
         return out
 
     def action(self) -> dict[str, Any]:
-        """The ``action`` of a stopped run, from the JSON reply or the stream's ``metadata``."""
+        """The ``action`` of a stopped run, from the JSON reply or the stream's ``action`` event."""
         if self.body.lstrip().startswith(b"{"):
             found: dict[str, Any] = self.json()["action"]
             return found
-        return next(e["data"]["action"] for e in self.events() if e.get("event") == "metadata")
+        return next(e["data"] for e in self.events() if e.get("event") == "action")
 
 
 Context = Mapping[str, Recorded]

@@ -95,6 +95,7 @@ class PredictionAccumulator:
         "recovered",
         "resumed_from",
         "saw_start",
+        "sent_ids",
         "streamed",
         "streamed_usage",
         "thinking_duration",
@@ -121,6 +122,7 @@ class PredictionAccumulator:
         self.cancelled = False
         self.resumed_from: Any = None  # the Interrupt (or node id) a resume answered: its replayed nodes are not billed
         self.streamed_usage: list[Any] = []  # usageMetadata payloads a stream really carried
+        self.sent_ids: tuple[str | None, str | None] | None = None  # (chatId, sessionId) the request carried
         self.content_events = 0
 
     @property
@@ -201,7 +203,12 @@ class PredictionAccumulator:
         }
         interrupt = None
         if finish_reason == "stopped" or status == "STOPPED":
-            interrupt = interrupt_from(action, executed, status=status, text=self.text, **ids)
+            stop_ids = dict(ids)
+            if self.sent_ids is not None:  # resume the way the stop was asked: by chat id, or by session
+                sent_chat, sent_session = self.sent_ids
+                stop_ids["chat_id"] = sent_chat or (None if sent_session else ids["chat_id"])
+                stop_ids["session_id"] = sent_session
+            interrupt = interrupt_from(action, executed, status=status, text=self.text, **stop_ids)
         if executed is not None:
             usage = request_usage(executed, self.streamed_usage or None, resumed_from=self.resumed_from)
         else:

@@ -218,6 +218,7 @@ class _ClientBase(Generic[_H]):
             )
 
         state = StreamState(chatflow_id, chat_id or session_id, streaming=streaming, max_event_size=self.max_event_size)
+        state.acc.sent_ids = (chat_id, session_id)
         return build, state, self._deadline(options)
 
     def _url(self, path: str) -> str:
@@ -247,10 +248,9 @@ class _ClientBase(Generic[_H]):
     ) -> tuple[str, PredictionOptions]:
         """The question and options that answer a stopped run (``Interrupt.resume_fields``, or Flowise's default)."""
         resumed = dict(options)
-        if interrupt is not None:
-            resumed.setdefault("chat_id", interrupt.chat_id)
-            if interrupt.session_id and interrupt.session_id != interrupt.chat_id:
-                resumed.setdefault("session_id", interrupt.session_id)
+        if interrupt is not None and not (resumed.get("chat_id") or resumed.get("session_id")):
+            resumed["chat_id"] = interrupt.chat_id  # the stop's own way: by chat id, by session, or both
+            resumed["session_id"] = interrupt.session_id
             fields = interrupt.resume_fields(approve=approve, feedback=feedback)
         else:
             fields = {

@@ -38,7 +38,7 @@ from flows import EXPECTED_ANSWERS, SAMPLE_QUESTIONS  # noqa: E402
 from harness import RealFlowiseState, start_real_flowise  # noqa: E402
 
 DEFAULT_FLOWS = ("llm_chain", "conversation_chain", "tool_agent", "agentflow_v2_llm")
-SETUPS = {
+SETUPS: dict[str, dict[str, Any]] = {
     "normal": {"target": "3.1.4"},
     "queue-postgres": {"target": "3.1.4-queue", "postgres": True},
     "queue-sqlite": {"target": "3.1.4-queue", "postgres": False},
@@ -113,7 +113,7 @@ def run_setup(name: str, *, streams: int, rounds: int, flows: list[str]) -> dict
     with start_real_flowise(spec["target"], postgres=bool(spec.get("postgres", True))) as state:
         warm = asyncio.run(_round(state, flows, len(flows)))  # every flow once, not counted
         assert all(o.kind == "ok" for o in warm.outcomes), [o.detail for o in warm.outcomes]
-        stop, peak = threading.Event(), {}
+        stop, peak = threading.Event(), dict[str, float]()
         sampler = threading.Thread(target=_peak_rss, args=(state, stop, peak), daemon=True)
         sampler.start()
         results = []

@@ -2,11 +2,12 @@
 
 ``real_flowise`` (session scope) is parametrized over the targets ``3.1.4``, ``3.1.4-queue`` and ``2.2.8``
 (``FLOWISE_E2E_TARGETS=3.1.4,2.2.8`` picks a subset); pytest groups the tests by target, so one server
-runs at a time. It installs Flowise if needed, starts it with the fake LLM and yields a
+runs at a time. It starts Flowise (installed beforehand by ``python tests/e2e/harness.py install``, never
+inside a test's timeout) with the fake LLM and yields a
 :class:`harness.RealFlowiseState` (``.version``, ``.mode`` tell tests which Flowise facts to expect). With
 ``FLOWISE_E2E_BASE_URL`` set, an external server is used instead (``FLOWISE_E2E_API_KEY``,
 ``FLOWISE_E2E_FLOWS``, ``FLOWISE_E2E_VERSION``, ``FLOWISE_E2E_MODE``) and nothing is started or stopped. If a
-server cannot be installed or started, the fixture fails (never skips).
+server is not installed or cannot start, the fixture fails (never skips) and says what to run.
 
 A test parametrized with a ``flow`` that its target's Flowise cannot have (Agentflow V2 on 2.x) is deselected;
 a test that looks such a flow up by name (``real_flowise.flows["agentflow_v2_llm"]``) is skipped with the
@@ -104,7 +105,7 @@ def real_flowise(request: pytest.FixtureRequest) -> Iterator[RealFlowiseState]:
         return
     started = time.monotonic()
     try:
-        state = start_real_flowise(target)
+        state = start_real_flowise(target, ensure_installed=False)  # installing is `harness.py install`'s job
     except HarnessError as exc:
         pytest.fail(f"real Flowise ({target}) could not be installed/started:\n{exc}", pytrace=False)
     state.flows = FlowsOnTarget(state.flows, state.version)

@@ -49,6 +49,7 @@ import queue_mode  # noqa: E402
 from installer import (  # noqa: E402
     Installation,
     e2e_home,
+    find_queue_services,
     install_preload,
     install_queue_services,
     install_release,
@@ -386,10 +387,10 @@ def _start_fake_llm(state: RealFlowiseState, run: Path, token_delay: float | Non
 
 
 def _start_queue_services(
-    state: RealFlowiseState, run: Path, env: dict[str, str], *, postgres: bool, die_with_parent: bool
+    state: RealFlowiseState, run: Path, env: dict[str, str], *, postgres: bool, install: bool, die_with_parent: bool
 ) -> str:
     """Redis (+ Postgres) for queue mode; updates ``env`` with the shared queue settings; returns the worker password."""
-    services = install_queue_services()
+    services = install_queue_services() if install else find_queue_services()
     t0 = time.monotonic()
     password = queue_mode.new_worker_password()
     redis, redis_port = queue_mode.start_redis(
@@ -429,7 +430,10 @@ def start_real_flowise(
     if ensure_installed:
         install_release(tgt.release, home=inst.root.parent)
     elif not inst.is_installed():
-        raise HarnessError(f"flowise {tgt.version} is not installed in {inst.root}: run `harness.py install`")
+        raise HarnessError(
+            f"flowise {tgt.version} is not installed in {inst.root}: run `python tests/e2e/harness.py install` "
+            "first (a step of its own: several minutes, ~3 GB per version)"
+        )
     install_preload(inst)
     runs = e2e_home() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
@@ -453,7 +457,9 @@ def start_real_flowise(
         env = _flowise_env(inst, run, port)
         password = ""
         if tgt.queue:
-            password = _start_queue_services(state, run, env, postgres=postgres, die_with_parent=die_with_parent)
+            password = _start_queue_services(
+                state, run, env, postgres=postgres, install=ensure_installed, die_with_parent=die_with_parent
+            )
         flowise = spawn(
             "flowise",
             [str(inst.node_bin), str(inst.flowise_run), "start"],

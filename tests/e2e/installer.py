@@ -359,7 +359,7 @@ def install_release(release: Release, *, home: Path | None = None, force: bool =
             raise HarnessError(f"install check failed (rc {probe.returncode}): {probe.stdout}{probe.stderr}")
         install_preload(inst)
         total = time.monotonic() - started
-        marker = {
+        marker: dict[str, Any] = {
             **inst.expected(),
             "node": _node_version(node_bin),
             "node_bin": str(node_bin),
@@ -370,12 +370,12 @@ def install_release(release: Release, *, home: Path | None = None, force: bool =
                 "npm_ci": round(t_deps, 1),
                 "npm_rebuild_sqlite3": round(t_rebuild, 1),
             },
-            "size_mb": {"node_modules": _disk_mb(inst.root / "node_modules"), "total": _disk_mb(inst.root)},
+            "size_mb": {"node_modules": _disk_mb(inst.root / "node_modules"), "total": (size := _disk_mb(inst.root))},
         }
         write_atomic(inst.marker, (json.dumps(marker, indent=2) + "\n").encode())
         say(
             f"installed flowise {release.flowise} in {total:.1f} s (dependencies {t_deps:.1f} s, "
-            f"sqlite3 build {t_rebuild:.1f} s; {marker['size_mb']['total']} MB)"
+            f"sqlite3 build {t_rebuild:.1f} s; {size} MB)"
         )
         return inst
 
@@ -431,6 +431,18 @@ def find_pg_bin() -> Path | None:
         if (bin_dir / "initdb").is_file() and (bin_dir / "postgres").is_file():
             return bin_dir
     return None
+
+
+def find_queue_services() -> QueueServices:
+    """The installed Redis and PostgreSQL binaries; HarnessError naming the install command if one is missing."""
+    redis, pg_bin = shutil.which("redis-server"), find_pg_bin()
+    if redis is None or pg_bin is None:
+        missing = [n for n, v in (("redis-server", redis), ("PostgreSQL (initdb, postgres)", pg_bin)) if v is None]
+        raise HarnessError(
+            f"queue mode needs {' and '.join(missing)}: run `python tests/e2e/harness.py install` "
+            "(or sudo apt-get install redis-server postgresql)"
+        )
+    return QueueServices(Path(redis), pg_bin)
 
 
 def install_queue_services(*, home: Path | None = None) -> QueueServices:

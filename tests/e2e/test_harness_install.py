@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import types
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,7 @@ def test_a_killed_install_resumes_after_the_dependency_step(tmp_path: Path, monk
 
 
 def test_missing_prerequisites_are_named_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(installer.shutil, "which", lambda tool, **kw: None if tool in ("npm", "g++") else "/bin/x")
+    monkeypatch.setattr(shutil, "which", lambda tool, **kw: None if tool in ("npm", "g++") else "/bin/x")
     monkeypatch.setattr(installer, "_can_apt", lambda: False)
     with pytest.raises(HarnessError) as info:
         installer.ensure_tools(installer.PREREQUISITES, why="installing flowise", log=tmp_path / "log")

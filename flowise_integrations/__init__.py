@@ -7,8 +7,9 @@ The core (this package's top level) imports neither LangChain nor LlamaIndex; th
 
 from ._version import __version__
 from .accumulator import PredictionAccumulator
-from .client import AsyncFlowiseClient, AsyncFlowiseStream, FlowiseClient, FlowiseStream
+from .client import AsyncFlowiseClient, AsyncFlowiseStream, FlowiseClient, FlowiseStream, PredictionOptions
 from .conversation import ConversationInput, Turn, to_prediction_input
+from .discovery import FlowInfo, FlowUploads, FormField
 from .errors import (
     AuthenticationError,
     BadRequestError,
@@ -22,6 +23,7 @@ from .errors import (
     InternalServerError,
     LostAnswerError,
     NotFoundError,
+    NotResumableError,
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitError,
@@ -57,6 +59,7 @@ from .events import (
     UsedToolsEvent,
     event_to_dict,
 )
+from .hitl import Decision, Interrupt, PendingToolCall
 from .models import (
     AgentReasoningStep,
     ChatTurn,
@@ -70,6 +73,14 @@ from .models import (
 )
 
 __all__ = [
+    "PredictionOptions",
+    "PendingToolCall",
+    "NotResumableError",
+    "Interrupt",
+    "FormField",
+    "FlowUploads",
+    "FlowInfo",
+    "Decision",
     "AbortEvent",
     "ActionEvent",
     "AgentFlowEvent",

@@ -26,6 +26,7 @@ from .events import (
     AgentReasoningEvent,
     ArtifactsEvent,
     CalledToolsEvent,
+    CorrectionEvent,
     EndEvent,
     ErrorEvent,
     FileAnnotationsEvent,
@@ -56,7 +57,7 @@ _SNAPSHOTS: dict[type, str] = {
     ArtifactsEvent: "artifacts",
     FileAnnotationsEvent: "file_annotations",
 }
-_NOT_CONTENT = (StartEvent, MetadataEvent, EndEvent)
+_NOT_CONTENT = (StartEvent, MetadataEvent, EndEvent, CorrectionEvent)
 
 
 def decode_follow_up_prompts(value: Any) -> list[str]:
@@ -96,6 +97,7 @@ class PredictionAccumulator:
         "resumed_from",
         "saw_start",
         "sent_ids",
+        "starts",
         "streamed",
         "streamed_usage",
         "thinking_duration",
@@ -116,6 +118,7 @@ class PredictionAccumulator:
         self.agent_flow_status: str | None = None
         self.malformed: list[str] = []
         self.saw_start = False
+        self.starts = 0  # more than one: the run restarted (a queue-mode job redelivered to another worker)
         self.ended = False
         self.aborted = False
         self.recovered = False
@@ -153,6 +156,10 @@ class PredictionAccumulator:
             self.ended = True
         elif cls is StartEvent:
             self.saw_start = True
+            self.starts += 1
+        elif cls is CorrectionEvent:
+            self._tokens = [event.text]  # type: ignore[union-attr]
+            self.recovered = True
         elif cls is ErrorEvent:
             self.error = event.message  # type: ignore[union-attr]
         elif cls is ThinkingEvent:

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypedDict, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -38,6 +38,7 @@ from .errors import (
 from .events import FlowiseEvent
 from .exchange import (
     DEFAULT_TIMEOUT,
+    CheckReason,
     Deadline,
     RetryPolicy,
     StreamState,
@@ -65,6 +66,7 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=64
 """At most 1,000 connections; more concurrent calls wait in a FIFO queue in front of the pool."""
 _DEFAULT_HEADERS = {"Accept-Encoding": "identity"}  # an SSE stream must never sit in a compressor's buffer
 _NO_RELEASE: Callable[[], None] = lambda: None  # noqa: E731
+_STORED_ROW_WAITS = (0.25, 0.5, 1.0, None)  # Flowise may store the message just after it sent `end`
 
 
 class PredictionOptions(TypedDict, total=False):
@@ -125,6 +127,13 @@ class _ClientBase(Generic[_H]):
         max_event_size: the largest single event (or JSON reply) accepted, in bytes (default 64 MiB).
         diagnose_after: seconds without response headers before asking whether a streamed flow exists at all.
         recover_lost_answers: fetch an answer Flowise stored but did not stream (needs an API key).
+        verify_answers: compare a streamed answer with the one Flowise stored (one request at the end, needs an
+            API key): ``True`` for every stream; ``"auto"`` (default) only where a stream shows a sign of loss (no
+            token at all, or a run that restarted: a queue-mode job redelivered after its worker died), so it
+            costs nothing on a sound stream; ``False`` never (a lost answer is still recovered).
+        on_answer_mismatch: ``"recover"`` (default): the stored answer wins (the missing tail is streamed as a
+            token, or a ``CorrectionEvent`` replaces the text; ``result.recovered`` is ``True``); ``"raise"``:
+            ``AnswerMismatchError`` with the streamed ``partial`` and the ``stored_text``.
     """
 
     def __init__(
@@ -142,6 +151,8 @@ class _ClientBase(Generic[_H]):
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         diagnose_after: float | None = 5.0,
         recover_lost_answers: bool = True,
+        verify_answers: bool | Literal["auto"] = "auto",
+        on_answer_mismatch: Literal["recover", "raise"] = "recover",
     ) -> None:
         self.base_url = resolve_base_url(base_url)
         self.api_key: SecretStr | None = resolve_api_key(api_key)
@@ -158,6 +169,12 @@ class _ClientBase(Generic[_H]):
         self.max_event_size = max_event_size
         self.diagnose_after = diagnose_after
         self.recover_lost_answers = recover_lost_answers
+        if verify_answers not in (True, False, "auto") or on_answer_mismatch not in ("recover", "raise"):
+            raise ValueError("verify_answers is True, False or 'auto'; on_answer_mismatch is 'recover' or 'raise'")
+        if verify_answers is True and self.api_key is None:
+            raise ValueError("verify_answers=True reads the stored message: it needs an api_key")
+        self.verify_answers = verify_answers
+        self.on_answer_mismatch = on_answer_mismatch
         self._http: _H | None = http_client
         self._owns_http = http_client is None
         self._http_lock = threading.Lock()
@@ -306,13 +323,29 @@ class _ClientBase(Generic[_H]):
         request.extensions["timeout"] = _PROBE_TIMEOUT.as_dict()
         return request
 
-    def _recovery_request(self, state: StreamState) -> httpx.Request:
-        """The chat-message lookup of a lost answer, or the error to raise when it cannot be recovered."""
-        if self.api_key is None or not self.recover_lost_answers:
-            raise state.lost_answer_error("set an API key on the client to recover it from the chat-message API")
+    def _check_request(self, state: StreamState) -> tuple[CheckReason, httpx.Request] | None:
+        """At ``end``: the stored-answer lookup due (lost, restarted, or verified answers), or the error to raise
+        when it is due but cannot be made (no API key)."""
+        reason = state.check_reason(self.verify_answers)
+        if reason is None or (reason == "lost" and not self.recover_lost_answers):
+            if reason == "lost":
+                raise state.lost_answer_error("recover_lost_answers is off")
+            return None
+        if self.api_key is None:
+            if reason == "lost":
+                raise state.lost_answer_error("set an API key on the client to recover it from the chat-message API")
+            raise state.mismatch_error(reason, None, "it cannot be checked without an API key")
         meta = state.acc.metadata
         chat_id = meta.get("chatId") if isinstance(meta.get("chatId"), str) else state.chat_id
-        return self._messages_request(state.chatflow_id, chat_id, None, state.acc.chat_message_id, None)
+        message_id = state.acc.chat_message_id
+        return reason, self._messages_request(state.chatflow_id, chat_id, None, message_id, None)
+
+    def _check_failed(self, state: StreamState, reason: CheckReason, exc: FlowiseError) -> FlowiseError:
+        if reason == "lost":
+            return state.lost_answer_error(f"recovering it failed: {exc}")
+        if reason == "repeated":
+            return state.mismatch_error(reason, None, f"looking up the stored message failed: {exc}")
+        return exc
 
     def _is_streaming(self, chatflow_id: str, response: httpx.Response) -> bool:
         error = error_from_probe(chatflow_id, response.status_code, response.content)  # 500 "not found" -> 404
@@ -645,13 +678,22 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         if error is not None:
             raise error
 
-    def _recover(self, state: StreamState) -> list[FlowiseEvent]:
-        request = self._recovery_request(state)
-        try:
-            rows = self._messages(self._fetch(request))
-        except FlowiseError as exc:
-            raise state.lost_answer_error(f"recovering it failed: {exc}") from exc
-        return state.recovered_events(rows)
+    def _check_answer(self, state: StreamState) -> list[FlowiseEvent]:
+        """Recover or verify the answer at ``end`` (see ``verify_answers``); the stored row may land a moment late."""
+        due = self._check_request(state)
+        if due is None:
+            return []
+        reason, request = due
+        row = None
+        for wait in _STORED_ROW_WAITS:
+            try:
+                row = state.stored_row(self._messages(self._fetch(request)), reason)
+            except FlowiseError as exc:
+                raise self._check_failed(state, reason, exc) from exc
+            if row is not None or wait is None:
+                break
+            time.sleep(wait)
+        return state.checked_events(reason, row, self.on_answer_mismatch)
 
 
 class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
@@ -902,13 +944,22 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
         if error is not None:
             raise error
 
-    async def _recover(self, state: StreamState) -> list[FlowiseEvent]:
-        request = self._recovery_request(state)
-        try:
-            rows = self._messages(await self._fetch(request))
-        except FlowiseError as exc:
-            raise state.lost_answer_error(f"recovering it failed: {exc}") from exc
-        return state.recovered_events(rows)
+    async def _check_answer(self, state: StreamState) -> list[FlowiseEvent]:
+        """Recover or verify the answer at ``end`` (see ``verify_answers``)."""
+        due = self._check_request(state)
+        if due is None:
+            return []
+        reason, request = due
+        row = None
+        for wait in _STORED_ROW_WAITS:
+            try:
+                row = state.stored_row(self._messages(await self._fetch(request)), reason)
+            except FlowiseError as exc:
+                raise self._check_failed(state, reason, exc) from exc
+            if row is not None or wait is None:
+                break
+            await asyncio.sleep(wait)
+        return state.checked_events(reason, row, self.on_answer_mismatch)
 
 
 async def _abounded(chunks: Any, limit: int) -> tuple[bytes, bool]:

@@ -26,6 +26,7 @@ __all__ = [
     "FlowiseTimeoutError",
     "IncompleteStreamError",
     "InternalServerError",
+    "AnswerMismatchError",
     "LostAnswerError",
     "NotFoundError",
     "NotResumableError",
@@ -76,6 +77,19 @@ class LostAnswerError(IncompleteStreamError):
     The answer was stored server-side: ``chat_message_id`` identifies it. Set an API key on the client to have
     it recovered automatically from the chat-message API.
     """
+
+
+class AnswerMismatchError(IncompleteStreamError):
+    """The streamed answer is not the answer Flowise stored (queue mode: tokens lost while Redis did not relay
+    them, or a job redelivered after a worker died, which repeats text).
+
+    Raised with ``on_answer_mismatch="raise"``; ``partial`` is what was streamed, ``stored_text`` what Flowise
+    stored (``None`` when it could not be looked up).
+    """
+
+    def __init__(self, message: str, *, stored_text: str | None = None, partial: Prediction | None = None) -> None:
+        super().__init__(message, partial=partial)
+        self.stored_text = stored_text
 
 
 class FlowiseAPIError(FlowiseError):

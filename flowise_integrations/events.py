@@ -25,6 +25,7 @@ __all__ = [
     "AgentTraceEvent",
     "ArtifactsEvent",
     "CalledToolsEvent",
+    "CorrectionEvent",
     "EndEvent",
     "ErrorEvent",
     "FileAnnotationsEvent",
@@ -326,6 +327,22 @@ class TTSAbortEvent:
 
 
 @dataclass(slots=True)
+class CorrectionEvent:
+    """Not from Flowise: the client found the streamed answer differs from the stored one and replaced it.
+
+    ``data`` is ``{"text": <the stored answer>, "reason": "repeated" | "incomplete"}``; ``result.text`` is now the
+    stored answer and ``result.recovered`` is ``True``. Sent just before ``end`` (see ``verify_answers``).
+    """
+
+    event: ClassVar[str] = "correction"
+    data: Any = None
+
+    @property
+    def text(self) -> str:
+        return _str_field(self.data, "text") or ""
+
+
+@dataclass(slots=True)
 class UnknownEvent:
     """An event name this version does not know, passed through untouched."""
 
@@ -372,6 +389,7 @@ FlowiseEvent = Union[  # noqa: UP007  (a runtime alias: Python 3.10 has no `type
     TTSDataEvent,
     TTSEndEvent,
     TTSAbortEvent,
+    CorrectionEvent,
     UnknownEvent,
     MalformedEvent,
 ]

@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from ._version import __version__
 from .accumulator import PredictionAccumulator, events_from_json
 from .errors import (
+    AnswerMismatchError,
     FlowiseConnectionError,
     FlowiseError,
     FlowiseProtocolError,
@@ -35,6 +36,7 @@ from .errors import (
 from .events import (
     AgentReasoningEvent,
     ArtifactsEvent,
+    CorrectionEvent,
     FileAnnotationsEvent,
     FlowiseEvent,
     MalformedEvent,
@@ -234,6 +236,7 @@ def encode_body(request: PredictionRequest) -> bytes:
 
 
 ResponseKind = Literal["sse", "json", "html", "other"]
+CheckReason = Literal["lost", "repeated", "always"]
 
 
 def response_kind(response: httpx.Response) -> ResponseKind:
@@ -444,16 +447,66 @@ class StreamState:
             partial=self.result,
         )
 
-    def recovered_events(self, rows: Any) -> list[FlowiseEvent]:
-        """Events rebuilt from the stored chat message (``GET /chatmessage``), folded in."""
+    def check_reason(self, verify: bool | Literal["auto"]) -> CheckReason | None:
+        """Whether the answer must be looked up at ``end``: ``lost`` (nothing streamed), ``repeated`` (the run
+        restarted: a second ``start``), ``always`` (``verify_answers=True``); ``None`` when nothing is due."""
+        if self.lost_answer():
+            return "lost"
+        acc = self.acc
+        if verify is False or acc.error is not None or acc.chat_message_id is None:
+            return None
+        if acc.starts > 1:
+            return "repeated"
+        return "always" if verify is True else None
+
+    def stored_row(self, rows: Any, reason: CheckReason) -> dict[str, Any] | None:
+        """This turn's stored answer among chat-message rows (a lost answer may take the newest one)."""
         message_id = self.acc.chat_message_id
         rows = rows if isinstance(rows, list) else []
         match = [r for r in rows if isinstance(r, dict) and r.get("role") == "apiMessage"]
         exact = [r for r in match if r.get("id") == message_id]
-        candidates = exact or match[-1:]
-        if not candidates:
+        candidates = exact or (match[-1:] if reason == "lost" else [])
+        return candidates[0] if candidates else None
+
+    def checked_events(
+        self, reason: CheckReason, row: dict[str, Any] | None, on_mismatch: Literal["recover", "raise"]
+    ) -> list[FlowiseEvent]:
+        """What the stored answer changes, folded in: nothing, the missing tail, or a correction (or raise)."""
+        if reason == "lost":
+            return self.recovered_events(row)
+        if row is None:
+            if reason == "repeated":
+                raise self.mismatch_error(reason, None, "its stored message could not be found")
+            return []
+        stored, streamed = str(row.get("content") or ""), self.acc.text
+        if stored == streamed:
+            return []
+        if on_mismatch == "raise":
+            raise self.mismatch_error(reason, stored, "it differs from the stored message")
+        if stored.startswith(streamed) and reason != "repeated":
+            events: list[FlowiseEvent] = [TokenEvent(stored[len(streamed) :])]
+        else:
+            why = "repeated" if reason == "repeated" or stored in streamed else "incomplete"
+            events = [CorrectionEvent({"text": stored, "reason": why})]
+        for event in events:
+            self.acc.add(event)
+        self.acc.recovered = True
+        return events
+
+    def mismatch_error(self, reason: CheckReason, stored: str | None, why: str) -> AnswerMismatchError:
+        what = "restarted mid-stream (a queue-mode job redelivered)" if reason == "repeated" else "was verified"
+        return AnswerMismatchError(
+            f"the answer of chatflow {self.chatflow_id} (chatMessageId {self.acc.chat_message_id}) {what}, and "
+            f"{why}: streamed {len(self.acc.text)} characters, stored "
+            f"{'unknown' if stored is None else len(stored)}",
+            stored_text=stored,
+            partial=self.result,
+        )
+
+    def recovered_events(self, row: dict[str, Any] | None) -> list[FlowiseEvent]:
+        """Events rebuilt from the stored chat message (``GET /chatmessage``), folded in."""
+        if row is None:
             raise self.lost_answer_error("the stored message could not be found either")
-        row = candidates[0]
         events: list[FlowiseEvent] = [TokenEvent(str(row.get("content") or ""))]
         for key, cls in (
             ("sourceDocuments", SourceDocumentsEvent),

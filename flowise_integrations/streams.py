@@ -260,8 +260,8 @@ class FlowiseStream(_StreamBase):
                 self._finish()
             else:
                 events = state.feed(chunk)
-                if events and type(events[-1]) is EndEvent and state.lost_answer():
-                    events[-1:-1] = self._client._recover(state)
+                if events and type(events[-1]) is EndEvent:
+                    events[-1:-1] = self._client._check_answer(state)
         except httpx.TransportError as exc:
             self._error = self._stop_reason() if self._control.stopped else state.broken(exc)
             self._close_now()
@@ -433,8 +433,8 @@ class AsyncFlowiseStream(_StreamBase):
                 self._finish()
             else:
                 events = state.feed(chunk)
-                if events and type(events[-1]) is EndEvent and state.lost_answer():
-                    events[-1:-1] = await self._client._recover(state)
+                if events and type(events[-1]) is EndEvent:
+                    events[-1:-1] = await self._client._check_answer(state)
         except httpx.TransportError as exc:
             self._error = self._stop_reason() if self._control.stopped else state.broken(exc)
             await self._close_now()

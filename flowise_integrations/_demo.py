@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from collections.abc import Sequence
 
-from .cli import Console, _wing_answer, render_extras, run_core
+from .cli import Console, Question, ask, missing_extra, show_result
 from .client import FlowiseClient
 from .testing import FakeFlow, FakeFlowise
 
@@ -50,42 +50,33 @@ DEMO_FLOWS: list[tuple[str, str, FakeFlow]] = [
 ]
 
 
-def available_vias(vias: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The requested layers whose framework is installed, and those skipped."""
-    need = {"langchain": "langchain_core", "llama-index": "llama_index.core"}
-    ok: list[str] = []
-    skipped: list[str] = []
+def run_demo(console: Console, *, vias: Sequence[str]) -> int:
+    """Serve the demo flows on a loopback FakeFlowise and ask each through each installed layer."""
+    layers = []
     for via in vias:
-        module = need.get(via)
-        installed = module is None or importlib.util.find_spec(module.split(".")[0]) is not None
-        (ok if installed else skipped).append(via)
-    return ok, skipped
-
-
-def run_demo(console: Console, *, vias: Sequence[str], json_lines: bool = False) -> int:
-    """Serve the demo flows on a loopback FakeFlowise and ask each through each layer."""
-    layers, skipped = available_vias(vias)
-    for via in skipped:
-        console.line(f"(skipping --via {via}: install flowise-integrations[all])", style="yellow")
+        missing = missing_extra(via)
+        if missing is None:
+            layers.append(via)
+        else:  # the demo still shows the others
+            print(f"note: skipping {missing}", file=sys.stderr)
     fake = FakeFlowise()
     flows = [(title, question, fake.add_flow(flow)) for title, question, flow in DEMO_FLOWS]
     with fake.serve() as base_url, FlowiseClient(base_url) as client:
-        console.line(
-            f"FakeFlowise (the built-in Flowise {fake.version} emulator) is serving on {base_url}", style="dim"
-        )
+        if console.json_lines:
+            console.emit({"demo": {"emulator": base_url, "flowise_version": fake.version, "vias": layers}})
+        else:
+            console.line(f"FakeFlowise (the built-in Flowise {fake.version} emulator) is serving on {base_url}", "dim")
         for title, question, flow_id in flows:
-            console.line("")
-            console.line(f"== {title} ==", style="bold")
+            if not console.json_lines:
+                console.line("")
+                console.line(f"== {title} ==", style="bold")
             for via in layers:
-                console.line(f"[{via}] you> {question}", style="cyan")
-                if via == "core":
-                    result = run_core(
-                        client, flow_id, question, session_id=None, console=console, json_lines=json_lines
-                    )
+                if console.json_lines:
+                    console.emit({"demo": {"flow": title, "chatflow_id": flow_id, "via": via, "question": question}})
                 else:
-                    result = _wing_answer(via, client, flow_id, question, None, console)
-                if not json_lines:
-                    render_extras(console, result)
-    console.line("")
-    console.line("Point `flowise-integrations chat --base-url URL --chatflow ID` at your own server next.", style="dim")
+                    console.line(f"[{via}] you> {question}", style="cyan")
+                show_result(console, via, ask(via, client, Question(flow_id, question), console))
+    if not console.json_lines:
+        console.line("")
+        console.line("Next: `flowise-integrations ping|flows|chat --base-url URL` against your own server.", "dim")
     return 0

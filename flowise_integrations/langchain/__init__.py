@@ -3,6 +3,17 @@
 Importing this package registers the ``"flowise"`` content-block translator with langchain-core.
 """
 
+try:  # the wing needs its framework: say which extra brings it
+    import langchain_core  # noqa: F401
+except ModuleNotFoundError as _missing:
+    if _missing.name != "langchain_core":  # the framework is there, a dependency of it is not
+        raise
+    raise ImportError(
+        "flowise_integrations.langchain needs LangChain (langchain-core): "
+        'pip install "flowise-integrations[langchain]"',
+        name=_missing.name,
+    ) from _missing
+
 from . import _blocks  # noqa: F401  (registers the "flowise" content-block translator)
 from ._convert import CUSTOM_EVENTS
 from ._errors import (

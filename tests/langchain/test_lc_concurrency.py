@@ -1,27 +1,22 @@
-"""Concurrency is real: 50 concurrent calls against a 100 ms flow take about as long as one."""
+"""Concurrency is real: 50 concurrent `ainvoke`/`astream` calls are all in flight at once.
+
+No clock is read: each prediction is held until all fifty have arrived (`_overlap`), so the tests pass on a
+loaded machine and fail on a serial implementation (the gate never fills).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import time
-from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
-from _langchain_support import server_process, transport_clients
+from _overlap import Gate, GatedTransport, barrier_server
 
 from flowise_integrations.langchain import ChatFlowise
 from flowise_integrations.testing import FakeFlow, FakeFlowise
 
-LATENCY = 0.1
 N = 50
 ANSWER = "Slow but steady."
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, str]]:
-    with server_process(slow={"answer": ANSWER, "first_token_delay": LATENCY}) as (base_url, flows):
-        yield base_url, flows["slow"]
 
 
 async def _one(llm: ChatFlowise, mode: str, i: int) -> str:
@@ -30,50 +25,45 @@ async def _one(llm: ChatFlowise, mode: str, i: int) -> str:
     return "".join([chunk.text async for chunk in llm.astream(f"q{i}")])
 
 
-async def _single_and_together(llm: ChatFlowise, mode: str) -> tuple[float, float]:
-    await _one(llm, mode, -1)  # warm up
-    gc.collect()
-    gc.freeze()  # what earlier tests left on the heap must not make this test's garbage collections slower
+async def _together(llm: ChatFlowise, mode: str) -> None:
     try:
-        return await _measure(llm, mode)
+        results = await asyncio.gather(*(_one(llm, mode, i) for i in range(N)))
     finally:
-        gc.unfreeze()
-
-
-async def _measure(llm: ChatFlowise, mode: str) -> tuple[float, float]:
-    start = time.perf_counter()
-    await _one(llm, mode, 0)
-    single = time.perf_counter() - start
-    start = time.perf_counter()
-    results = await asyncio.gather(*(_one(llm, mode, i) for i in range(N)))
-    together = time.perf_counter() - start
+        await llm.aclose()
     assert results == [ANSWER] * N
-    assert single >= LATENCY
-    return single, together
-
-
-@pytest.fixture
-async def loopback_llm(server: tuple[str, str]) -> AsyncIterator[ChatFlowise]:
-    base_url, flow = server
-    llm = ChatFlowise(model=flow, base_url=base_url)
-    yield llm
-    await llm.aclose()
 
 
 @pytest.mark.usefixtures("no_sockets")
 @pytest.mark.parametrize("mode", ["ainvoke", "astream"])
 async def test_fifty_concurrent_calls_over_the_transport(mode: str) -> None:
     fake = FakeFlowise()
-    flow = fake.add_flow(FakeFlow(answer=ANSWER, first_token_delay=LATENCY))
-    single, together = await _single_and_together(ChatFlowise(model=flow, **transport_clients(fake)), mode)
-    assert together < 2 * single, f"{N} concurrent calls took {together:.3f}s, one took {single:.3f}s"
+    flow = fake.add_flow(FakeFlow(answer=ANSWER))
+    gate = Gate(N)
+    http = httpx.AsyncClient(transport=GatedTransport(fake.async_transport(), gate))
+    await _together(ChatFlowise(model=flow, base_url="http://flowise.test", http_async_client=http), mode)
+    assert gate.peak == N, f"at most {gate.peak} of {N} calls were in flight at once"
 
 
 @pytest.mark.parametrize("mode", ["ainvoke", "astream"])
-async def test_fifty_concurrent_calls_over_loopback(loopback_llm: ChatFlowise, mode: str) -> None:
-    # A real server in another process, real sockets. The bound is looser than over the transport: httpx's
-    # connection pool (httpcore) does O(connections^2) bookkeeping per request, which alone turns 50 concurrent
-    # raw-httpx streams against this server into 2-6x one call (httpx2, with the fixed pool: 1.5x). Blocking
-    # anywhere would make it ~50x.
-    single, together = await _single_and_together(loopback_llm, mode)
-    assert together < 10 * single, f"{N} concurrent calls took {together:.3f}s, one took {single:.3f}s"
+async def test_fifty_concurrent_calls_over_loopback(mode: str) -> None:
+    # real sockets to a threaded loopback server that answers only once all fifty predictions are in flight
+    fake = FakeFlowise()
+    flow = fake.add_flow(FakeFlow(answer=ANSWER))
+    with barrier_server(fake, N) as (base_url, peak):
+        await _together(ChatFlowise(model=flow, base_url=base_url), mode)
+    assert peak[0] == N, f"the server saw at most {peak[0]} of {N} calls in flight at once"
+
+
+@pytest.mark.usefixtures("no_sockets")
+async def test_the_gate_sees_serial_calls_as_serial() -> None:
+    # the proof's own check: one call at a time never fills the gate (it opens after its patience) -> peak 1
+    fake = FakeFlowise()
+    flow = fake.add_flow(FakeFlow(answer=ANSWER))
+    gate = Gate(N, patience=0.01)
+    http = httpx.AsyncClient(transport=GatedTransport(fake.async_transport(), gate))
+    llm = ChatFlowise(model=flow, base_url="http://flowise.test", http_async_client=http)
+    try:
+        assert [await _one(llm, "ainvoke", i) for i in range(3)] == [ANSWER] * 3
+    finally:
+        await llm.aclose()
+    assert gate.peak == 1

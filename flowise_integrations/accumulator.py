@@ -90,6 +90,7 @@ class PredictionAccumulator:
         "content_events",
         "ended",
         "error",
+        "execution_id",
         "malformed",
         "metadata",
         "raw",
@@ -118,6 +119,7 @@ class PredictionAccumulator:
         self.agent_flow_status: str | None = None
         self.malformed: list[str] = []
         self.saw_start = False
+        self.execution_id: str | None = None  # looked up for a stopped stream (Flowise streams none)
         self.starts = 0  # more than one: the run restarted (a queue-mode job redelivered to another worker)
         self.ended = False
         self.aborted = False
@@ -206,7 +208,7 @@ class PredictionAccumulator:
         ids = {
             "chat_id": _as_opt_str(meta.get("chatId")),
             "session_id": _as_opt_str(meta.get("sessionId")),
-            "execution_id": _as_opt_str(raw.get("executionId")),
+            "execution_id": _as_opt_str(raw.get("executionId")) or self.execution_id,
         }
         interrupt = None
         if finish_reason == "stopped" or status == "STOPPED":
@@ -220,8 +222,11 @@ class PredictionAccumulator:
             usage = request_usage(executed, self.streamed_usage or None, resumed_from=self.resumed_from)
         else:
             usage = self.usage
+        text = self.text
+        if not text and self.streamed and self.ended and status == "FINISHED":
+            text = _final_output(executed)  # e.g. an Iteration ending the flow streams no token
         return Prediction(
-            text=self.text,
+            text=text,
             chatflow_id=self.chatflow_id,
             chat_message_id=_as_opt_str(meta.get("chatMessageId")),
             question=_as_opt_str(meta.get("question")),
@@ -251,6 +256,16 @@ class PredictionAccumulator:
             malformed_frames=list(self.malformed),
             raw=raw,
         )
+
+
+def _final_output(executed: Any) -> str:
+    """The answer a JSON reply would carry: the last executed node's ``output.content``."""
+    for node in reversed(executed if isinstance(executed, list) else []):
+        output = (node.get("data") or {}).get("output") if isinstance(node, dict) else None
+        content = output.get("content") if isinstance(output, dict) else None
+        if isinstance(content, str) and content:
+            return content
+    return ""
 
 
 def _list_of(model: Any, value: Any) -> list[Any]:
@@ -305,11 +320,19 @@ def events_from_json(body: dict[str, Any]) -> list[FlowiseEvent]:
     if isinstance(text, str) and text:
         events.append(TokenEvent(text))
     outputs = _node_outputs(body)
+    steps = (
+        [s for s in body.get("agentReasoning") or () if isinstance(s, dict)]
+        if isinstance(body.get("agentReasoning"), list)
+        else []
+    )
     for key, cls in _PAYLOADS:
         if key in body:
             events.append(cls(body[key]))
             continue
+        # an agentflow v2 reply keeps them in the executed nodes' outputs, a multi-agent one in its steps
         gathered = [item for output in outputs if isinstance(output.get(key), list) for item in output[key]]
+        if not gathered and key in ("usedTools", "sourceDocuments"):
+            gathered = [i for st in steps if isinstance(st.get(key), list) for i in st[key] if isinstance(i, dict)]
         if gathered:
             events.append(cls(gathered))
     if "agentFlowExecutedData" in body:

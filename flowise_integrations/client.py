@@ -340,6 +340,29 @@ class _ClientBase(Generic[_H]):
         message_id = state.acc.chat_message_id
         return reason, self._messages_request(state.chatflow_id, chat_id, None, message_id, None)
 
+    def _execution_request(self, state: StreamState) -> httpx.Request | None:
+        """Flowise streams no ``executionId``; for a run stopped for a human (where the id matters: it is the
+        execution a resume continues) look it up, so stream and predict agree. Needs the key; best effort."""
+        acc = state.acc
+        if self.api_key is None or not acc.streamed or not acc.ended or acc.execution_id is not None:
+            return None
+        if acc.agent_flow_status != "STOPPED":
+            return None
+        meta = acc.metadata
+        session = meta.get("sessionId") if isinstance(meta.get("sessionId"), str) else state.chat_id
+        params = {"agentflowId": state.chatflow_id, "sessionId": session, "state": "STOPPED", "page": 1, "limit": 1}
+        return self._get("executions", params)
+
+    @staticmethod
+    def _learn_execution(state: StreamState, response: httpx.Response | None) -> None:
+        if response is None or response.status_code >= 400:
+            return
+        with contextlib.suppress(ValueError):
+            body = response.json()
+            rows = body.get("data") if isinstance(body, dict) else body
+            if isinstance(rows, list) and rows and isinstance(rows[0], dict) and isinstance(rows[0].get("id"), str):
+                state.acc.execution_id = rows[0]["id"]
+
     def _check_failed(self, state: StreamState, reason: CheckReason, exc: FlowiseError) -> FlowiseError:
         if reason == "lost":
             return state.lost_answer_error(f"recovering it failed: {exc}")
@@ -680,6 +703,9 @@ class FlowiseClient(_ClientBase[httpx.Client]):
 
     def _check_answer(self, state: StreamState) -> list[FlowiseEvent]:
         """Recover or verify the answer at ``end`` (see ``verify_answers``); the stored row may land a moment late."""
+        lookup = self._execution_request(state)
+        if lookup is not None:
+            self._learn_execution(state, self._try_fetch(lookup, Deadline(10.0)))
         due = self._check_request(state)
         if due is None:
             return []
@@ -946,6 +972,9 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
 
     async def _check_answer(self, state: StreamState) -> list[FlowiseEvent]:
         """Recover or verify the answer at ``end`` (see ``verify_answers``)."""
+        lookup = self._execution_request(state)
+        if lookup is not None:
+            self._learn_execution(state, await self._try_fetch(lookup, Deadline(10.0)))
         due = self._check_request(state)
         if due is None:
             return []

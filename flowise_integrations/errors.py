@@ -121,8 +121,9 @@ class BadRequestError(FlowiseAPIError):
 
 
 class NotResumableError(BadRequestError):
-    """A resume found no stopped execution to continue (it finished, was resumed already, or another prediction
-    ran in the same session since): Flowise's ``Cannot resume execution ... state``."""
+    """A resume found no stopped execution to continue (it finished, was resumed already, another prediction ran
+    in the same session since, or the session never ran): Flowise's ``Cannot resume execution ... state`` and
+    ``No previous execution found for session ...``."""
 
 
 class AuthenticationError(FlowiseAPIError):
@@ -165,7 +166,7 @@ _FLOW_FAILED = re.compile(r"predictionsServices\.build\w* - ")
 _NOT_FOUND = re.compile(r"not found", re.IGNORECASE)
 # usage errors Flowise reports as flow failures (500 / in-band): they are the caller's to fix
 _REFUSED_TRIGGER = re.compile(r"This flow is configured as a (?:Webhook|Scheduled) Trigger")
-_NOT_RESUMABLE = re.compile(r"Cannot resume execution")
+_NOT_RESUMABLE = re.compile(r"Cannot resume execution|No previous execution found for session")
 # Flowise before 3.0.13 answers an unknown chatflow with a 500 from its chatflow lookup
 _UNKNOWN_FLOW = re.compile(r"getChatflowById - .*not found|Chatflow \S+ not found", re.IGNORECASE)
 

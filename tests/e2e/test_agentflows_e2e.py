@@ -41,22 +41,6 @@ pytestmark = pytest.mark.timeout(120)
 HUMAN_NODE = "humanInputAgentflow_0"
 AGENT_NODE = "agentAgentflow_0"
 STOP_TEXT = f"{fa.DRAFT}\n\n{fa.REVIEW_PROMPT}"
-NO_STREAMED_EXECUTION_ID = (
-    "Flowise streams no executionId (only its JSON reply has one); the client does not look the execution up "
-    "yet (issue 12: status and execution_id the same in stream and predict)"
-)
-NO_STREAMED_ITERATION_TEXT = (
-    "Flowise streams no token for an Iteration that ends a flow; the client's text stays '' while predict() "
-    "gives the joined item results (the final agentFlowExecutedData has them as the last node's output.content)"
-)
-
-
-def modes_failing_when_streamed(reason: str) -> list[Any]:
-    """:data:`MODES`, the streamed ones marked as a known client defect (strict: they must fail until fixed)."""
-    return [
-        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=reason)) if is_streaming_mode(m) else m
-        for m in MODES
-    ]
 
 
 @pytest.fixture
@@ -162,7 +146,7 @@ async def test_human_input_stops_then_resumes(v2: RealFlowiseState, mode: str, b
         assert resumed.execution_id == stopped.execution_id  # the same Execution, resumed
 
 
-@pytest.mark.parametrize("mode", modes_failing_when_streamed(NO_STREAMED_EXECUTION_ID))
+@pytest.mark.parametrize("mode", MODES)
 async def test_execution_id_is_known_in_every_mode(v2: RealFlowiseState, mode: str) -> None:
     """Flowise sends ``executionId`` only in JSON replies; a stream's result should still name its execution."""
     out = await call(v2, mode, fa.HUMAN_INPUT, "Draft it", **conversation("chat", "exec"))
@@ -183,11 +167,6 @@ async def test_resuming_a_finished_run_is_refused(v2: RealFlowiseState, mode: st
     assert "Cannot resume execution" in caught.value.message and "'FINISHED' state" in caught.value.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Flowise answers 'No previous execution found for session <id>' (500) for a session that never "
-    "stopped; the client raises a plain FlowExecutionError, not NotResumableError",
-)
 @pytest.mark.parametrize("mode", MODES)
 async def test_resuming_an_unknown_session_is_refused(v2: RealFlowiseState, mode: str) -> None:
     with pytest.raises(NotResumableError) as caught:
@@ -260,7 +239,7 @@ async def test_condition_takes_one_branch(
     assert_usage_is_billed(v2, mark, result, usage)
 
 
-@pytest.mark.parametrize("mode", modes_failing_when_streamed(NO_STREAMED_ITERATION_TEXT))
+@pytest.mark.parametrize("mode", MODES)
 async def test_iteration_runs_its_block_per_item(v2: RealFlowiseState, mode: str) -> None:
     mark = log_mark(v2)
     out = await call(v2, mode, fa.ITERATION, fa.SAMPLE_INPUTS[fa.ITERATION]["question"])

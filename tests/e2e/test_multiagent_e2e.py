@@ -20,19 +20,7 @@ from flowise_integrations import AsyncFlowiseClient, FlowiseClient, Prediction
 
 pytestmark = pytest.mark.timeout(120)
 
-JSON_TOOLS_ONLY_IN_STEPS = (
-    "a MULTIAGENT JSON reply has no top-level usedTools (they are only inside agentReasoning steps); the "
-    "client's predict() reports used_tools=[] while the stream's usedTools event gives the calculator"
-)
 CALCULATOR = ("calculator", {"input": "2 + 2"}, "4")
-
-
-def modes_failing_unstreamed(reason: str) -> list[Any]:
-    """:data:`MODES`, the JSON ones marked as a known client defect (strict: they must fail until fixed)."""
-    return [
-        m if is_streaming_mode(m) else pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=reason))
-        for m in MODES
-    ]
 
 
 async def call(state: RealFlowiseState, mode: str, flow: str, question: str, **options: Any) -> Outcome:
@@ -87,7 +75,7 @@ async def test_supervisor_with_a_worker_without_tools(real_flowise: RealFlowiseS
         assert names.count("token") == 1  # the whole answer as one token
 
 
-@pytest.mark.parametrize("mode", modes_failing_unstreamed(JSON_TOOLS_ONLY_IN_STEPS))
+@pytest.mark.parametrize("mode", MODES)
 async def test_supervisor_reports_the_tools_its_workers_used(real_flowise: RealFlowiseState, mode: str) -> None:
     result = (await call(real_flowise, mode, fa.SUPERVISOR, fa.SAMPLE_INPUTS[fa.SUPERVISOR]["question"])).result
     assert tools(result) == [CALCULATOR]
@@ -107,7 +95,7 @@ async def test_sequential_agent_with_a_tool(real_flowise: RealFlowiseState, mode
     ]
 
 
-@pytest.mark.parametrize("mode", modes_failing_unstreamed(JSON_TOOLS_ONLY_IN_STEPS))
+@pytest.mark.parametrize("mode", MODES)
 async def test_sequential_agent_reports_the_tool_it_used(real_flowise: RealFlowiseState, mode: str) -> None:
     result = (await call(real_flowise, mode, fa.SEQUENTIAL, fa.SAMPLE_INPUTS[fa.SEQUENTIAL]["question"])).result
     assert tools(result) == [CALCULATOR]

@@ -58,6 +58,7 @@ from installer import (  # noqa: E402
 from processes import (  # noqa: E402
     HarnessError,
     ManagedProcess,
+    exit_on_sigterm,
     free_port,
     rss_mb,
     say,
@@ -633,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_)
         p.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS))
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     try:
         if args.command == "install":
             chosen = parse_targets(",".join(args.target or []))

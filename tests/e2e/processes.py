@@ -62,7 +62,9 @@ def run_logged(
         fh.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {what}: {' '.join(cmd)}\n")
         fh.flush()
         try:
-            proc = subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=fh, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                cmd, cwd=cwd, env=dict(env), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+            )
         except OSError as exc:
             raise HarnessError(f"{what}: cannot run {cmd[0]}: {exc}") from exc
         try:
@@ -75,7 +77,8 @@ def run_logged(
                         size = log.stat().st_size if log.exists() else 0
                         say(f"{what}: still running ({time.monotonic() - started:.0f} s, log {size // 1024} KB)")
         except BaseException:
-            proc.kill()  # interrupted (Ctrl-C, a killed session): leave no npm behind; the rerun resumes
+            with contextlib.suppress(ProcessLookupError):  # interrupted: leave no npm/node-gyp behind
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
     elapsed = time.monotonic() - started
@@ -84,6 +87,15 @@ def run_logged(
     if not quiet:
         say(f"{what}: done in {elapsed:.1f} s")
     return elapsed
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(143)`` so cleanups run (``finally`` blocks, :func:`run_logged`'s kill)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -47,7 +47,7 @@ MakeResponse = Callable[[str, Optional[str], str, dict[str, Any], Any], R]  # no
 
 REQUEST_KWARGS = frozenset({
     "chat_id", "session_id", "override_config", "uploads", "form", "human_input", "lead_email", "action",
-    "extra_body", "headers", "timeout",
+    "extra_body", "headers", "timeout", "deadline",
 })  # fmt: skip
 """Per-call keyword arguments passed on to the prediction (others, e.g. LlamaIndex's own, are ignored)."""
 
@@ -193,7 +193,13 @@ class ResponseMapper(Generic[R]):
 
 
 def extras(prediction: Prediction) -> dict[str, Any]:
-    """What a final response carries in ``additional_kwargs``."""
+    """What a final response carries in ``additional_kwargs``.
+
+    Besides the ids and payloads: ``interrupt`` (a typed :class:`~flowise_integrations.hitl.Interrupt` when the
+    run stopped for a human, else ``None``), ``usage`` (the billable :class:`~flowise_integrations.Usage` of this
+    request, or ``None``), ``recovered`` (the answer was completed from the one Flowise stored), ``execution_id``
+    and ``agent_flow_status`` (agentflows).
+    """
     out: dict[str, Any] = {
         "chatflow_id": prediction.chatflow_id,
         "chat_id": prediction.chat_id,
@@ -204,6 +210,11 @@ def extras(prediction: Prediction) -> dict[str, Any]:
         "agent_reasoning": prediction.agent_reasoning,
         "follow_up_prompts": prediction.follow_up_prompts,
         "finish_reason": prediction.finish_reason,
+        "interrupt": prediction.interrupt,
+        "usage": prediction.usage,
+        "recovered": prediction.recovered,
+        "execution_id": prediction.execution_id,
+        "agent_flow_status": prediction.agent_flow_status,
     }
     if prediction.thinking:
         out["thinking"] = prediction.thinking
@@ -211,10 +222,15 @@ def extras(prediction: Prediction) -> dict[str, Any]:
 
 
 def raw_payload(prediction: Prediction) -> dict[str, Any]:
-    """Flowise's payload, with ``usage`` (input/output/total tokens) when the flow reported it."""
+    """Flowise's payload, plus JSON-ready ``usage`` (billable input/output/total tokens, when the flow reports
+    usage), ``interrupt`` (when the run stopped for a human) and ``recovered`` (when true)."""
     raw = dict(prediction.raw)
     if prediction.usage is not None:
         raw["usage"] = prediction.usage.model_dump()
+    if prediction.interrupt is not None:
+        raw["interrupt"] = prediction.interrupt.model_dump(mode="json")
+    if prediction.recovered:
+        raw["recovered"] = True
     return raw
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
-from collections.abc import AsyncGenerator, Generator, Sequence
+import contextlib
+import uuid
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from llama_index.core.base.llms.types import (
     CompletionResponseAsyncGen,
     CompletionResponseGen,
     LLMMetadata,
+    MessageRole,
 )
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUTS
 from llama_index.core.instrumentation.span import active_span_id
@@ -25,47 +27,52 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
-from flowise_integrations.client import AsyncFlowiseClient, FlowiseClient
+from flowise_integrations.client import AsyncFlowiseClient, AsyncFlowiseStream, FlowiseClient, FlowiseStream
+from flowise_integrations.errors import FlowiseError
 from flowise_integrations.exchange import normalize_base_url, resolve_api_key, resolve_base_url
+from flowise_integrations.hitl import Interrupt
+from flowise_integrations.streams import ABORT_DEADLINE
 
+from ._calls import aborter, chats
+from ._clients import Clients
 from ._mapping import MakeResponse, R, ResponseMapper, chat_response, completion_response, prediction_input
 from .events import EventReporter
 
 __all__ = ["FlowiseLLM"]
 
 _CONNECT_TIMEOUT = 10.0
+_RESUME = "flowise_resume"  # the per-call key that carries a resume from resume() into chat()
+_RESUME_OPTIONS = ("override_config", "extra_body", "headers", "timeout", "deadline", "lead_email")
 
 
 class _Call:
-    """One prepared call: which flow, the request's keyword arguments, and its event mapper."""
+    """One prepared call: which flow, the request's keyword arguments, its event mapper, and (for a resume) the
+    stop it answers."""
 
-    __slots__ = ("chatflow_id", "mapper", "request")
+    __slots__ = ("chatflow_id", "mapper", "request", "resume")
 
-    def __init__(self, chatflow_id: str, request: dict[str, Any], mapper: ResponseMapper[Any]) -> None:
+    def __init__(
+        self,
+        chatflow_id: str,
+        request: dict[str, Any],
+        mapper: ResponseMapper[Any],
+        resume: _Resume | None = None,
+    ) -> None:
         self.chatflow_id = chatflow_id
         self.request = request
         self.mapper = mapper
+        self.resume = resume
 
 
-class _Clients:
-    """An instance's clients: built lazily, the async ones per event loop. Copies and unpickled instances start
-    with none built (connections are not state); a deep copy keeps the injected httpx clients."""
+class _Resume:
+    """The answer to a stopped run: its interrupt, the decision and the feedback."""
 
-    __slots__ = ("async_http", "by_loop", "http", "sync")
+    __slots__ = ("approve", "feedback", "interrupt")
 
-    def __init__(self, http: httpx.Client | None = None, async_http: httpx.AsyncClient | None = None) -> None:
-        self.http = http
-        self.async_http = async_http
-        self.sync: FlowiseClient | None = None
-        self.by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncFlowiseClient] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Clients:
-        return _Clients(self.http, self.async_http)
-
-    def __reduce__(self) -> tuple[type[_Clients], tuple[()]]:
-        return _Clients, ()
+    def __init__(self, interrupt: Interrupt, approve: bool, feedback: str | None) -> None:
+        self.interrupt = interrupt
+        self.approve = approve
+        self.feedback = feedback
 
 
 class FlowiseLLM(CustomLLM):
@@ -74,8 +81,13 @@ class FlowiseLLM(CustomLLM):
     The conversation goes as Flowise ``history`` (never flattened into a prompt); with a ``session_id`` Flowise's
     own memory holds it and only the newest user message is sent. Async methods are natively async. Streamed
     responses carry the text so far and the ``delta``; the last one carries ``source_documents``,
-    ``used_tools``, ``agent_reasoning`` and the ids in ``additional_kwargs``, Flowise's payload (with ``usage``
-    when the flow reports it) in ``raw``. Failures raise the ``FlowiseError`` tree with the partial answer.
+    ``used_tools``, ``agent_reasoning``, the ids, ``interrupt`` (a run stopped for a human: answer it with
+    :meth:`resume`), the billable ``usage`` and ``recovered`` in ``additional_kwargs``, Flowise's payload (with
+    ``usage``) in ``raw``. Failures raise the ``FlowiseError`` tree with the partial answer.
+
+    Calls are bounded by ``deadline``; a stream left early (``break``, a cancelled task, Ctrl-C) is aborted on
+    the server (``abort_on_cancel``). Two calls running at once never share a chat id: Flowise would mix their
+    answers, so the second gets a fresh one (and a ``ChatIdInUseWarning``).
 
     Example:
         >>> llm = FlowiseLLM(chatflow_id="...", base_url="http://localhost:3000")  # doctest: +SKIP
@@ -94,14 +106,25 @@ class FlowiseLLM(CustomLLM):
         description="The flow's API key; defaults to FLOWISE_API_KEY.",
     )
     session_id: str | None = Field(default=None, description="Use Flowise's server-side memory for this session.")
+    chat_id: str | None = Field(
+        default=None,
+        description="The Flowise chat of every call (one conversation, one chat in Flowise's logs); unset: a new "
+        "chat per call. Flowise also keys a flow's memory by it when there is no session_id.",
+    )
     override_config: dict[str, Any] | None = Field(default=None, description="Node overrides sent with each call.")
     headers: dict[str, str] | None = Field(default=None, exclude=True, repr=False, description="Extra HTTP headers.")
     timeout: float | None = Field(default=60.0, description="Seconds to wait for data (None: forever).")
+    deadline: float | None = Field(
+        default=None, gt=0, description="Seconds for a whole call, stream included (None: no limit)."
+    )
+    abort_on_cancel: bool = Field(
+        default=True, description="Abort the run on the server when a call is left early (break, cancel, Ctrl-C)."
+    )
     max_retries: int = Field(default=2, ge=0, description="Retries before the first byte (connect errors, 429/5xx).")
     context_window: int = Field(default=DEFAULT_CONTEXT_WINDOW, gt=0, description="For LlamaIndex's prompt packing.")
     num_output: int = Field(default=DEFAULT_NUM_OUTPUTS, gt=0, description="For LlamaIndex's prompt packing.")
 
-    _clients: _Clients = PrivateAttr(default_factory=lambda: _Clients())
+    _clients: Clients = PrivateAttr(default_factory=lambda: Clients())
 
     def __init__(
         self,
@@ -113,7 +136,7 @@ class FlowiseLLM(CustomLLM):
     ) -> None:
         """Args beyond the fields: ``http_client``/``async_http_client`` are used instead of building httpx ones."""
         super().__init__(chatflow_id=chatflow_id, **kwargs)
-        self._clients = _Clients(http_client, async_http_client)
+        self._clients = Clients(http_client, async_http_client)
 
     @field_validator("base_url")
     @classmethod
@@ -150,71 +173,194 @@ class FlowiseLLM(CustomLLM):
     @property
     def client(self) -> FlowiseClient:
         """The sync client (built on first use)."""
-        clients = self._clients
-        if clients.sync is None:
-            clients.sync = FlowiseClient(
-                self.base_url, self.api_key, http_client=clients.http, **self._client_options()
-            )
-        return clients.sync
+        return self._clients.get_sync(
+            lambda http: FlowiseClient(self.base_url, self.api_key, http_client=http, **self._client_options())
+        )
 
     @property
     def async_client(self) -> AsyncFlowiseClient:
         """The async client of the running event loop (built on first use in each loop)."""
-        clients = self._clients
-        loop = asyncio.get_running_loop()
-        client = clients.by_loop.get(loop)
-        if client is None:
-            client = AsyncFlowiseClient(
-                self.base_url, self.api_key, http_client=clients.async_http, **self._client_options()
-            )
-            clients.by_loop[loop] = client
-        return client
+        return self._clients.get_async(
+            lambda http: AsyncFlowiseClient(self.base_url, self.api_key, http_client=http, **self._client_options())
+        )
 
     def close(self) -> None:
         """Close the sync client's connections (an injected ``http_client`` stays open)."""
-        client, self._clients.sync = self._clients.sync, None
-        if client is not None:
-            client.close()
+        self._clients.close()
 
     async def aclose(self) -> None:
         """Close this event loop's async client (an injected ``async_http_client`` stays open)."""
-        client = self._clients.by_loop.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self._clients.aclose()
 
     # -- one call ---------------------------------------------------------------------------------------
 
     def _prepare(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any], make: MakeResponse[R]) -> _Call:
         """Build the request and the mapper; called in the method body, where the LLM span is active."""
         chatflow_id = kwargs.get("chatflow_id") or self.chatflow_id
-        session_id = kwargs.get("session_id", self.session_id)
-        request = prediction_input(messages, session_id=session_id, override_config=self.override_config, kwargs=kwargs)
-        return _Call(chatflow_id, request, ResponseMapper(make, EventReporter(chatflow_id, active_span_id.get())))
+        resume = kwargs.get(_RESUME)
+        if resume is None:
+            session_id = kwargs.get("session_id", self.session_id)
+            request = prediction_input(
+                messages, session_id=session_id, override_config=self.override_config, kwargs=kwargs
+            )
+            request["chat_id"] = kwargs.get("chat_id", self.chat_id)
+        else:
+            resume = _Resume(resume["interrupt"], bool(resume["approve"]), resume.get("feedback"))
+            request = {key: kwargs[key] for key in _RESUME_OPTIONS if key in kwargs}
+            override = {**(self.override_config or {}), **(kwargs.get("override_config") or {})}
+            request["override_config"] = override or None
+            if not (resume.interrupt.chat_id or resume.interrupt.session_id):  # the stop did not say: ours
+                request["chat_id"] = kwargs.get("chat_id", self.chat_id)
+                request["session_id"] = kwargs.get("session_id", self.session_id)
+        request["deadline"] = kwargs.get("deadline", self.deadline)
+        reporter = EventReporter(chatflow_id, active_span_id.get())
+        return _Call(chatflow_id, request, ResponseMapper(make, reporter), resume)
+
+    def _claim(self, call: _Call) -> tuple[str, str] | None:
+        """Hold the call's chat id while it runs (a busy one is swapped for a fresh one); choose it if unset, so
+        the run can be aborted. A resume keeps the stopped run's ids."""
+        request = call.request
+        if call.resume is not None:
+            return None
+        chat_id, key = chats.claim(self.base_url, request.get("chat_id"), request.get("session_id"))
+        if chat_id is None and not request.get("session_id"):
+            chat_id = str(uuid.uuid4())
+        request["chat_id"] = chat_id
+        return key
+
+    @staticmethod
+    def _run_id(call: _Call) -> str | None:
+        """The chat id Flowise's abort knows the run by."""
+        if call.resume is not None:
+            interrupt = call.resume.interrupt
+            return interrupt.chat_id or interrupt.session_id or call.request.get("chat_id")
+        return call.request.get("chat_id") or call.request.get("session_id")
+
+    def _abort_later(self, call: _Call) -> None:
+        """Abort a non-streamed run from the aborter thread (after Ctrl-C: this thread may hold httpx's lock)."""
+        run_id = self._run_id(call)
+        if self.abort_on_cancel and run_id:
+            client, flow = self.client, call.chatflow_id
+            aborter.submit(lambda: client.abort(flow, run_id, deadline=ABORT_DEADLINE))
+
+    async def _abort_now(self, call: _Call) -> None:
+        run_id = self._run_id(call)
+        if self.abort_on_cancel and run_id:
+            with contextlib.suppress(Exception, asyncio.CancelledError):  # best effort: the cancel must propagate
+                await asyncio.shield(self.async_client.abort(call.chatflow_id, run_id, deadline=ABORT_DEADLINE))
 
     def _predict(self, call: _Call) -> Any:
-        return call.mapper.final(self.client.predict(call.chatflow_id, **call.request), streaming=False)
+        aborter.ready()
+        key = self._claim(call)
+        resume = call.resume
+        try:
+            if resume is None:
+                prediction = self.client.predict(call.chatflow_id, **call.request)
+            else:
+                prediction = self.client.resume(
+                    call.chatflow_id,
+                    interrupt=resume.interrupt,
+                    approve=resume.approve,
+                    feedback=resume.feedback,
+                    **call.request,
+                )
+        except (KeyboardInterrupt, SystemExit):
+            self._abort_later(call)
+            raise
+        finally:
+            chats.release(key)
+        return call.mapper.final(prediction, streaming=False)
+
+    def _open(self, call: _Call) -> FlowiseStream:
+        resume = call.resume
+        if resume is None:
+            return self.client.stream(call.chatflow_id, **call.request)
+        return self.client.resume_stream(
+            call.chatflow_id,
+            interrupt=resume.interrupt,
+            approve=resume.approve,
+            feedback=resume.feedback,
+            **call.request,
+        )
 
     def _stream(self, call: _Call) -> Generator[Any, None, None]:
-        step = call.mapper.step
-        with self.client.stream(call.chatflow_id, **call.request) as stream:
+        aborter.ready()
+        key = self._claim(call)
+        stream: FlowiseStream | None = None
+        ended = False
+        try:
+            stream = self._open(call)
+            step = call.mapper.step
             for event in stream:
                 response = step(event)
                 if response is not None:
                     yield response
-            yield call.mapper.final(stream.result, streaming=True)
+            ended = True
+        except FlowiseError:
+            ended = True  # the stream ended by itself (and closed itself)
+            raise
+        finally:
+            if ended or stream is None:
+                chats.release(key)
+            else:  # left early: stopped on the aborter thread (this may be the garbage collector, inside a lock)
+                aborter.submit(_stopper(stream.cancel if self.abort_on_cancel else stream.close, key))
+        yield call.mapper.final(stream.result, streaming=True)
 
     async def _apredict(self, call: _Call) -> Any:
-        prediction = await self.async_client.predict(call.chatflow_id, **call.request)
+        key = self._claim(call)
+        resume = call.resume
+        try:
+            if resume is None:
+                prediction = await self.async_client.predict(call.chatflow_id, **call.request)
+            else:
+                prediction = await self.async_client.resume(
+                    call.chatflow_id,
+                    interrupt=resume.interrupt,
+                    approve=resume.approve,
+                    feedback=resume.feedback,
+                    **call.request,
+                )
+        except asyncio.CancelledError:
+            await self._abort_now(call)
+            raise
+        finally:
+            chats.release(key)
         return call.mapper.final(prediction, streaming=False)
 
+    def _aopen(self, call: _Call) -> AsyncFlowiseStream:
+        resume = call.resume
+        if resume is None:
+            return self.async_client.stream(call.chatflow_id, **call.request)
+        return self.async_client.resume_stream(
+            call.chatflow_id,
+            interrupt=resume.interrupt,
+            approve=resume.approve,
+            feedback=resume.feedback,
+            **call.request,
+        )
+
     async def _astream(self, call: _Call) -> AsyncGenerator[Any, None]:
-        step = call.mapper.step
-        async with self.async_client.stream(call.chatflow_id, **call.request) as stream:
+        key = self._claim(call)
+        stream: AsyncFlowiseStream | None = None
+        ended = False
+        try:
+            stream = self._aopen(call)
+            step = call.mapper.step
             async for event in stream:
                 response = step(event)
                 if response is not None:
                     yield response
-            yield call.mapper.final(stream.result, streaming=True)
+            ended = True
+        except FlowiseError:
+            ended = True
+            raise
+        finally:
+            try:
+                if not ended and stream is not None:  # left early: break + aclose, a cancelled task
+                    await _astop(stream, self.abort_on_cancel)
+            finally:
+                chats.release(key)
+        yield call.mapper.final(stream.result, streaming=True)
 
     # -- chat (native) ----------------------------------------------------------------------------------
 
@@ -261,3 +407,78 @@ class FlowiseLLM(CustomLLM):
     @llm_completion_callback()
     async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseAsyncGen:
         return self._astream(self._prepare(prompt_to_messages(prompt), kwargs, completion_response))
+
+    # -- human in the loop ------------------------------------------------------------------------------
+
+    def resume(
+        self, interrupt: Interrupt, *, approve: bool, feedback: str | None = None, **kwargs: Any
+    ) -> ChatResponse:
+        """Answer a run that stopped for a human (a response's ``additional_kwargs["interrupt"]``); returns the
+        resumed run's response (which may stop again). ``approve``: Proceed or Reject; ``feedback`` reaches a
+        Human Input node that asks for it. The stop's own chat and session are used; Flowise stores the decision
+        (or the feedback) as the turn's user message, which is also the message LlamaIndex's events show."""
+        response: ChatResponse = self.chat(
+            _resume_messages(interrupt, approve, feedback), **_resume_kwargs(interrupt, approve, feedback, kwargs)
+        )
+        return response
+
+    def stream_resume(
+        self, interrupt: Interrupt, *, approve: bool, feedback: str | None = None, **kwargs: Any
+    ) -> ChatResponseGen:
+        """:meth:`resume`, streamed like :meth:`stream_chat`."""
+        responses: ChatResponseGen = self.stream_chat(
+            _resume_messages(interrupt, approve, feedback), **_resume_kwargs(interrupt, approve, feedback, kwargs)
+        )
+        return responses
+
+    async def aresume(
+        self, interrupt: Interrupt, *, approve: bool, feedback: str | None = None, **kwargs: Any
+    ) -> ChatResponse:
+        """:meth:`resume`, natively async."""
+        response: ChatResponse = await self.achat(
+            _resume_messages(interrupt, approve, feedback), **_resume_kwargs(interrupt, approve, feedback, kwargs)
+        )
+        return response
+
+    async def astream_resume(
+        self, interrupt: Interrupt, *, approve: bool, feedback: str | None = None, **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        """:meth:`resume`, streamed like :meth:`astream_chat`."""
+        responses: ChatResponseAsyncGen = await self.astream_chat(
+            _resume_messages(interrupt, approve, feedback), **_resume_kwargs(interrupt, approve, feedback, kwargs)
+        )
+        return responses
+
+
+def _resume_messages(interrupt: Interrupt, approve: bool, feedback: str | None) -> list[ChatMessage]:
+    """The user turn a resume stands for: what Flowise's UI sends (and stores) as the question."""
+    question = interrupt.resume_fields(approve=approve, feedback=feedback)["question"]
+    return [ChatMessage(role=MessageRole.USER, content=str(question))]
+
+
+def _resume_kwargs(interrupt: Interrupt, approve: bool, feedback: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(interrupt, Interrupt):
+        raise TypeError(f"resume needs the Interrupt of the stopped run, got {type(interrupt).__name__}")
+    return {**kwargs, _RESUME: {"interrupt": interrupt, "approve": approve, "feedback": feedback}}
+
+
+async def _astop(stream: AsyncFlowiseStream, abort: bool) -> None:
+    """Stop an abandoned async stream: close it and (``abort``) ask Flowise to stop the run. Best effort: a
+    failure here (the client already closed, the loop shutting down) must not replace what ended the call."""
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        if abort:
+            await asyncio.shield(stream.cancel())
+        else:
+            await stream.aclose()
+
+
+def _stopper(stop: Callable[[], object], key: tuple[str, str] | None) -> Callable[[], None]:
+    """Stop an abandoned stream, then free its chat id (only then may another call reuse it)."""
+
+    def run() -> None:
+        try:
+            stop()
+        finally:
+            chats.release(key)
+
+    return run

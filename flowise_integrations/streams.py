@@ -522,8 +522,15 @@ class AsyncFlowiseStream(_StreamBase):
             janitor.abandon(opened.key)  # no loop to close it on: the janitor closes the socket side
             return
         janitor.release(opened.key)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
         with contextlib.suppress(RuntimeError):  # loop closing
-            loop.call_soon_threadsafe(_spawn_aclose, opened)
+            if running is loop:  # the usual case (a `break` in an `async for`): a plain callback, no I/O
+                loop.call_soon(_spawn_aclose, opened)
+            else:
+                loop.call_soon_threadsafe(_spawn_aclose, opened)
 
 
 def _spawn_aclose(opened: _Open) -> None:

@@ -1,4 +1,5 @@
-"""LangChain wing: ``ChatFlowise`` (a chat model over any Flowise flow) and ``FlowiseTool`` (a flow as a tool).
+"""LangChain wing: ``ChatFlowise`` (a chat model over any Flowise flow), ``FlowiseTool`` (a flow as a tool) and
+``FlowiseToolkit`` (a server's flows as tools).
 
 Importing this package registers the ``"flowise"`` content-block translator with langchain-core.
 """
@@ -34,12 +35,37 @@ from ._errors import (
     FlowiseModelTimeoutError,
     to_model_error,
 )
-from .chat_models import ChatFlowise
-from .tools import FlowiseTool, FlowiseToolInput
+from ._ids import ChatIdInUseWarning
+from ._tool_errors import (
+    FlowiseToolAnswerMismatchError,
+    FlowiseToolAPIError,
+    FlowiseToolAuthenticationError,
+    FlowiseToolBadRequestError,
+    FlowiseToolConnectionError,
+    FlowiseToolError,
+    FlowiseToolExecutionError,
+    FlowiseToolIncompleteStreamError,
+    FlowiseToolInputError,
+    FlowiseToolInternalServerError,
+    FlowiseToolLostAnswerError,
+    FlowiseToolNotFoundError,
+    FlowiseToolNotResumableError,
+    FlowiseToolPayloadTooLargeError,
+    FlowiseToolPermissionDeniedError,
+    FlowiseToolProtocolError,
+    FlowiseToolRateLimitError,
+    FlowiseToolTimeoutError,
+    to_tool_error,
+)
+from .chat_models import ChatFlowise, get_interrupt
+from .toolkit import FlowFilter, FlowiseToolkit
+from .tools import FlowiseTool, FlowiseToolInput, FlowiseToolSessionInput
 
 __all__ = [
     "CUSTOM_EVENTS",
     "ChatFlowise",
+    "ChatIdInUseWarning",
+    "FlowFilter",
     "FlowiseModelAPIError",
     "FlowiseModelAuthenticationError",
     "FlowiseModelBadRequestError",
@@ -56,6 +82,28 @@ __all__ = [
     "FlowiseModelRateLimitError",
     "FlowiseModelTimeoutError",
     "FlowiseTool",
+    "FlowiseToolAPIError",
+    "FlowiseToolAnswerMismatchError",
+    "FlowiseToolAuthenticationError",
+    "FlowiseToolBadRequestError",
+    "FlowiseToolConnectionError",
+    "FlowiseToolError",
+    "FlowiseToolExecutionError",
+    "FlowiseToolIncompleteStreamError",
     "FlowiseToolInput",
+    "FlowiseToolInputError",
+    "FlowiseToolInternalServerError",
+    "FlowiseToolLostAnswerError",
+    "FlowiseToolNotFoundError",
+    "FlowiseToolNotResumableError",
+    "FlowiseToolPayloadTooLargeError",
+    "FlowiseToolPermissionDeniedError",
+    "FlowiseToolProtocolError",
+    "FlowiseToolRateLimitError",
+    "FlowiseToolSessionInput",
+    "FlowiseToolTimeoutError",
+    "FlowiseToolkit",
+    "get_interrupt",
     "to_model_error",
+    "to_tool_error",
 ]

@@ -1,4 +1,9 @@
-"""Connection settings and lazily built core clients, shared by ``ChatFlowise`` and ``FlowiseTool``."""
+"""Connection settings and lazily built core clients, shared by ``ChatFlowise``, ``FlowiseTool`` and the toolkit.
+
+Clients are never part of an instance's state: pickling or deep-copying one at any time (even mid-use) gives an
+equal object whose clients are built again on first use. A user-supplied ``http_client`` is shared by a deep copy
+(you own it) and left out of a pickle (a connection pool cannot cross processes: the copy builds its own).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from flowise_integrations.exchange import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, nor
 __all__ = ["FlowiseConnection"]
 
 _LOCK = threading.Lock()
+_USER_CLIENTS = ("http_client", "http_async_client")
 
 
 class FlowiseConnection(BaseModel):
@@ -34,8 +40,15 @@ class FlowiseConnection(BaseModel):
     """Flowise API key (default: ``FLOWISE_API_KEY``); sent as a bearer token, never printed or serialized."""
     timeout: float | httpx.Timeout | None = None
     """Request timeout in seconds or an ``httpx.Timeout``; ``None`` = 60 s reads, 10 s connect."""
+    deadline: float | None = None
+    """Seconds for a whole call (connect, retries, the entire stream); ``None``: no bound. Per call: ``deadline=``.
+    A missed deadline raises ``FlowiseModelTimeoutError`` (tools: ``FlowiseToolTimeoutError``) with the partial
+    answer."""
     max_retries: int = 2
     """Retries of connect errors and 429/502/503/504, before the first byte only."""
+    abort_on_cancel: bool = True
+    """Leaving a call early (``break`` out of a stream, a cancelled task, Ctrl-C) asks Flowise to abort the run
+    (agentflows stop; classic chatflows run on). ``False``: only close the connection."""
     default_headers: dict[str, str] | None = None
     """Extra HTTP headers on every request."""
     http_client: httpx.Client | None = Field(default=None, exclude=True)
@@ -48,6 +61,8 @@ class FlowiseConnection(BaseModel):
     _loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncFlowiseClient] | None = PrivateAttr(
         default=None
     )
+    _owner: FlowiseConnection | None = PrivateAttr(default=None)
+    """Another connection whose clients this one uses (a toolkit's tools share one pool)."""
 
     @field_validator("base_url")
     @classmethod
@@ -59,13 +74,24 @@ class FlowiseConnection(BaseModel):
             "base_url": self.base_url,
             "api_key": self.api_key,
             "timeout": DEFAULT_TIMEOUT if self.timeout is None else self.timeout,
+            "deadline": self.deadline,
             "max_retries": self.max_retries,
             "headers": self.default_headers,
         }
 
+    def _connection_fields(self) -> dict[str, Any]:
+        """The settings a tool built from this connection inherits."""
+        return {name: getattr(self, name) for name in FlowiseConnection.model_fields}
+
+    def _share_clients(self, owner: FlowiseConnection) -> None:
+        """Use ``owner``'s clients (same server settings) instead of building this instance's own."""
+        self._owner = owner
+
     @property
     def client(self) -> FlowiseClient:
         """The core sync client (built on first use)."""
+        if self._owner is not None:
+            return self._owner.client
         client = self._client
         if client is None:
             with _LOCK:
@@ -77,6 +103,8 @@ class FlowiseConnection(BaseModel):
     @property
     def async_client(self) -> AsyncFlowiseClient:
         """The core async client of the running event loop (built on first use)."""
+        if self._owner is not None:
+            return self._owner.async_client
         if self.http_async_client is not None:
             if self._async_client is None:
                 self._async_client = AsyncFlowiseClient(**self._client_kwargs(), http_client=self.http_async_client)
@@ -102,3 +130,23 @@ class FlowiseConnection(BaseModel):
             client = self._loop_clients.pop(asyncio.get_running_loop(), None)
             if client is not None:
                 await client.aclose()
+
+    # -- copies: never the clients ---------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state["__dict__"] = {**state["__dict__"], **dict.fromkeys(_USER_CLIENTS)}
+        private = state.get("__pydantic_private__") or {}
+        state["__pydantic_private__"] = {**private, "_client": None, "_async_client": None, "_loop_clients": None}
+        return state
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
+        memo = {} if memo is None else memo
+        for name in _USER_CLIENTS:  # yours: shared, never copied
+            shared = getattr(self, name)
+            if shared is not None:
+                memo[id(shared)] = shared
+        for built in (self._client, self._async_client, self._loop_clients):
+            if built is not None:
+                memo[id(built)] = None  # built again on first use
+        return super().__deepcopy__(memo)

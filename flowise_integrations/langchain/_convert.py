@@ -36,6 +36,8 @@ from flowise_integrations.events import (
 )
 from flowise_integrations.models import AgentReasoningStep, Prediction, Upload
 
+from ._langgraph import stream_writer
+
 __all__ = [
     "CUSTOM_EVENTS",
     "ChunkMapper",
@@ -219,6 +221,8 @@ def response_metadata(prediction: Prediction, model_name: str) -> dict[str, Any]
         "follow_up_prompts": list(prediction.follow_up_prompts),
     }
     optional = {
+        "interrupt": prediction.interrupt,
+        "recovered": prediction.recovered,
         "action": prediction.action,
         "artifacts": prediction.artifacts,
         "file_annotations": prediction.file_annotations,
@@ -368,13 +372,23 @@ class ChunkMapper:
 # -- custom events ---------------------------------------------------------------------------------------------
 
 
+def _write(event: CustomEvent) -> None:
+    writer = stream_writer()
+    if writer is not None:
+        name, payload = event
+        writer({"event": name, **payload})
+
+
 def dispatch(event: CustomEvent) -> None:
-    """Dispatch a custom event to the enclosing run; a no-op when there is none (a direct model call)."""
+    """Dispatch a custom event to the enclosing run, and to a running LangGraph's ``stream_mode="custom"``;
+    a no-op when there is neither (a direct model call)."""
     with contextlib.suppress(RuntimeError):  # "Unable to dispatch an adhoc event without a parent run id"
         dispatch_custom_event(*event)
+    _write(event)
 
 
 async def adispatch(event: CustomEvent) -> None:
     """The async twin of :func:`dispatch`."""
     with contextlib.suppress(RuntimeError):
         await adispatch_custom_event(*event)
+    _write(event)

@@ -35,13 +35,38 @@ PNG = base64.b64decode(
 )
 
 
+CANNED = "Hello from the fake LLM! This answer is streamed token by token."
+
+
+def _sample(schema: dict[str, Any], name: str = "value") -> Any:
+    """A value of the JSON ``schema`` (what an instruction-following model would fill in)."""
+    kind = schema.get("type")
+    if "anyOf" in schema:
+        return _sample(next(s for s in schema["anyOf"] if s.get("type") != "null"), name)
+    if kind == "object" or "properties" in schema:
+        return {key: _sample(sub, key) for key, sub in schema.get("properties", {}).items()}
+    return {"integer": 1, "number": 1.5, "boolean": True, "array": []}.get(str(kind), f"a {name}")
+
+
+def follows_format_instructions(body: dict[str, Any]) -> str:
+    """A fake model's answer: a JSON object matching the schema ``with_structured_output`` appended to the
+    question (its last line), else the canned text."""
+    question = body.get("question") or ""
+    marker = "must conform to this JSON schema"
+    if marker not in question:
+        return CANNED
+    schema = json.loads(question.rsplit("\n", 1)[-1])
+    return json.dumps(_sample(schema))
+
+
 def make_fake() -> tuple[FakeFlowise, str, str]:
-    """A FakeFlowise with the suite's flow (an agentflow: it reports usage) and the override flow."""
+    """A FakeFlowise with the suite's flow (an agentflow: it reports usage; it answers format instructions with
+    JSON) and the override flow."""
     fake = FakeFlowise()
     main = fake.add_flow(
         FakeFlow(
             kind="agentflow",
-            answer="Hello from the fake LLM! This answer is streamed token by token.",
+            respond=follows_format_instructions,
             source_documents=[{"pageContent": "Flowise is a low-code tool.", "metadata": {"source": "faq.md"}}],
         )
     )
@@ -63,6 +88,14 @@ class FlowiseStandardConfig:
     @property
     def model_override_value(self) -> str:
         return self.other_flow
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return False  # bind_tools raises: the flow runs its own tools (agents get FlowiseTool/FlowiseToolkit)
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True  # format instructions + parsing; the suite's flow answers them with schema-shaped JSON
 
     @property
     def returns_usage_metadata(self) -> bool:

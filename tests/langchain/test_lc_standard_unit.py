@@ -26,6 +26,14 @@ class TestChatFlowiseUnit(ChatModelUnitTests):
         return "flow-b"
 
     @property
+    def has_tool_calling(self) -> bool:
+        return False  # bind_tools raises on purpose (the flow owns its tools)
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
     def supports_image_inputs(self) -> bool:
         return True
 

@@ -115,12 +115,14 @@ def test_flowise_tool_direct_calls(fake: FakeFlowise) -> None:
     policy_tool, _, _, _ = _tools(fake)
     assert policy_tool.invoke({"question": "Refunds?"}) == "Refunds are accepted within 30 days."
     message = policy_tool.invoke(
-        {"type": "tool_call", "name": "policies", "id": "c1", "args": {"question": "Refunds?", "session_id": "s-9"}}
+        {"type": "tool_call", "name": "policies", "id": "c1", "args": {"question": "Refunds?"}},
+        config={"configurable": {"flowise_session_id": "s-9"}},
     )
     assert isinstance(message, ToolMessage) and message.tool_call_id == "c1"
     assert message.artifact["session_id"] == "s-9"
     assert fake.last_request.json == {"question": "Refunds?", "overrideConfig": {"sessionId": "s-9"}}
-    assert policy_tool.args["question"]["type"] == "string"
+    assert policy_tool.args == {"question": {"description": policy_tool.args["question"]["description"],
+                                             "title": "Question", "type": "string"}}  # fmt: skip
 
 
 async def test_flowise_tool_async_and_as_tool(fake: FakeFlowise, make_llm: Callable[..., ChatFlowise]) -> None:

@@ -14,6 +14,7 @@ except ModuleNotFoundError as _missing:
         name=_missing.name,
     ) from _missing
 
+from ._calls import ChatIdInUseWarning
 from .events import (
     FlowiseAgentStepEvent,
     FlowiseInstrumentationEvent,
@@ -25,6 +26,7 @@ from .llms import FlowiseLLM
 from .query_engine import FlowiseQueryEngine
 
 __all__ = [
+    "ChatIdInUseWarning",
     "FlowiseAgentStepEvent",
     "FlowiseInstrumentationEvent",
     "FlowiseLLM",

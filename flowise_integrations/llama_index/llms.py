@@ -452,13 +452,13 @@ class FlowiseLLM(CustomLLM):
 
 def _resume_messages(interrupt: Interrupt, approve: bool, feedback: str | None) -> list[ChatMessage]:
     """The user turn a resume stands for: what Flowise's UI sends (and stores) as the question."""
+    if not isinstance(interrupt, Interrupt):
+        raise TypeError(f"resume needs the Interrupt of the stopped run, got {type(interrupt).__name__}")
     question = interrupt.resume_fields(approve=approve, feedback=feedback)["question"]
     return [ChatMessage(role=MessageRole.USER, content=str(question))]
 
 
 def _resume_kwargs(interrupt: Interrupt, approve: bool, feedback: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(interrupt, Interrupt):
-        raise TypeError(f"resume needs the Interrupt of the stopped run, got {type(interrupt).__name__}")
     return {**kwargs, _RESUME: {"interrupt": interrupt, "approve": approve, "feedback": feedback}}
 
 

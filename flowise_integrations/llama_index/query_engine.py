@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
 from llama_index.core.base.llms.generic_utils import prompt_to_messages
@@ -13,7 +13,9 @@ from llama_index.core.instrumentation import Dispatcher, get_dispatcher  # type:
 from llama_index.core.instrumentation.events.query import QueryEndEvent, QueryStartEvent
 from llama_index.core.query_engine import CustomQueryEngine
 from llama_index.core.schema import NodeWithScore, QueryBundle, QueryType
-from pydantic import Field
+from pydantic import Field, PrivateAttr
+
+from flowise_integrations.hitl import Interrupt
 
 from ._mapping import source_nodes
 from .llms import FlowiseLLM
@@ -24,7 +26,7 @@ dispatcher: Dispatcher = get_dispatcher(__name__)
 
 _METADATA_KEYS = (
     "chatflow_id", "chat_id", "chat_message_id", "session_id", "used_tools", "agent_reasoning", "follow_up_prompts",
-    "finish_reason",
+    "finish_reason", "interrupt", "usage", "recovered", "execution_id", "agent_flow_status",
 )  # fmt: skip
 
 
@@ -37,6 +39,10 @@ class FlowiseQueryEngine(CustomQueryEngine):
     ``metadata`` fill in once the stream has been consumed. Wrap it in ``QueryEngineTool`` to hand the flow to
     a LlamaIndex agent.
 
+    Human in the loop: an agentflow that stops for a human answers with ``metadata["finish_reason"] ==
+    "stopped"`` and the typed request in ``metadata["interrupt"]``; :meth:`resume` (or :meth:`aresume`) answers
+    it and returns the resumed run's response. ``metadata`` also holds the billable ``usage`` and ``recovered``.
+
     Example:
         >>> engine = FlowiseQueryEngine(chatflow_id="...", base_url="http://localhost:3000")  # doctest: +SKIP
         >>> response = engine.query("What does the handbook say about leave?")               # doctest: +SKIP
@@ -45,6 +51,8 @@ class FlowiseQueryEngine(CustomQueryEngine):
 
     llm: FlowiseLLM = Field(description="The LLM that talks to the flow.")
     streaming: bool = Field(default=False, description="Return streaming responses.")
+
+    _last_interrupt: Interrupt | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -104,27 +112,74 @@ class FlowiseQueryEngine(CustomQueryEngine):
         """Ask the flow."""
         messages = prompt_to_messages(query_str)
         if not self.streaming:
-            return _response(self.llm.chat(messages))
-        nodes: list[NodeWithScore] = []
-        metadata: dict[str, Any] = {}
-        return StreamingResponse(
-            response_gen=_deltas(self.llm.stream_chat(messages), nodes, metadata),
-            source_nodes=nodes,
-            metadata=metadata,
-        )
+            return self._response(self.llm.chat(messages))
+        return self._streaming(self.llm.stream_chat(messages))
 
     async def acustom_query(self, query_str: str) -> Response | AsyncStreamingResponse:
         """Ask the flow, natively async."""
         messages = prompt_to_messages(query_str)
         if not self.streaming:
-            return _response(await self.llm.achat(messages))
+            return self._response(await self.llm.achat(messages))
+        return self._astreaming(await self.llm.astream_chat(messages))
+
+    # -- human in the loop ------------------------------------------------------------------------------
+
+    @property
+    def last_interrupt(self) -> Interrupt | None:
+        """What the latest response of this engine stopped for (``None`` once a run finished)."""
+        return self._last_interrupt
+
+    def resume(
+        self, approve: bool, feedback: str | None = None, *, interrupt: Interrupt | None = None
+    ) -> Response | StreamingResponse:
+        """Answer a stopped run and return the resumed run's response (streaming when the engine streams).
+
+        ``interrupt``: the stop to answer (``response.metadata["interrupt"]``); default :attr:`last_interrupt`.
+        Pass it explicitly when one engine serves several users. ``approve``: Proceed or Reject; ``feedback``
+        reaches a Human Input node that asks for it.
+        """
+        stop = self._pending(interrupt)
+        if not self.streaming:
+            return self._response(self.llm.resume(stop, approve=approve, feedback=feedback))
+        return self._streaming(self.llm.stream_resume(stop, approve=approve, feedback=feedback))
+
+    async def aresume(
+        self, approve: bool, feedback: str | None = None, *, interrupt: Interrupt | None = None
+    ) -> Response | AsyncStreamingResponse:
+        """:meth:`resume`, natively async."""
+        stop = self._pending(interrupt)
+        if not self.streaming:
+            return self._response(await self.llm.aresume(stop, approve=approve, feedback=feedback))
+        return self._astreaming(await self.llm.astream_resume(stop, approve=approve, feedback=feedback))
+
+    def _pending(self, interrupt: Interrupt | None) -> Interrupt:
+        stop = interrupt if interrupt is not None else self._last_interrupt
+        if stop is None:
+            raise ValueError("nothing to resume: no interrupt given and the last response did not stop for a human")
+        return stop
+
+    # -- responses --------------------------------------------------------------------------------------
+
+    def _seen(self, metadata: dict[str, Any]) -> None:
+        self._last_interrupt = metadata.get("interrupt")
+
+    def _response(self, chat: ChatResponse) -> Response:
+        extra = chat.additional_kwargs
+        metadata = _metadata(extra)
+        self._seen(metadata)
+        return Response(chat.message.content or "", source_nodes(extra.get("source_documents") or []), metadata)
+
+    def _streaming(self, responses: Generator[ChatResponse, None, None]) -> StreamingResponse:
         nodes: list[NodeWithScore] = []
         metadata: dict[str, Any] = {}
-        return AsyncStreamingResponse(
-            response_gen=_adeltas(await self.llm.astream_chat(messages), nodes, metadata),
-            source_nodes=nodes,
-            metadata=metadata,
-        )
+        fill = _filler(nodes, metadata, self._seen)
+        return StreamingResponse(response_gen=_deltas(responses, fill), source_nodes=nodes, metadata=metadata)
+
+    def _astreaming(self, responses: AsyncGenerator[ChatResponse, None]) -> AsyncStreamingResponse:
+        nodes: list[NodeWithScore] = []
+        metadata: dict[str, Any] = {}
+        fill = _filler(nodes, metadata, self._seen)
+        return AsyncStreamingResponse(response_gen=_adeltas(responses, fill), source_nodes=nodes, metadata=metadata)
 
 
 def _bundle(query: QueryType) -> QueryBundle:
@@ -135,31 +190,34 @@ def _metadata(extra: dict[str, Any]) -> dict[str, Any]:
     return {key: extra.get(key) for key in _METADATA_KEYS}
 
 
-def _response(chat: ChatResponse) -> Response:
-    extra = chat.additional_kwargs
-    return Response(chat.message.content or "", source_nodes(extra.get("source_documents") or []), _metadata(extra))
+def _filler(
+    nodes: list[NodeWithScore], metadata: dict[str, Any], seen: Callable[[dict[str, Any]], None]
+) -> Callable[[ChatResponse], None]:
+    """Fill a streaming response's nodes and metadata from the final chat response."""
 
+    def fill(chat: ChatResponse) -> None:
+        extra = chat.additional_kwargs
+        if "finish_reason" in extra:  # the final response
+            nodes.extend(source_nodes(extra.get("source_documents") or []))
+            metadata.update(_metadata(extra))
+            seen(metadata)
 
-def _fill(chat: ChatResponse, nodes: list[NodeWithScore], metadata: dict[str, Any]) -> None:
-    extra = chat.additional_kwargs
-    if "finish_reason" in extra:  # the final response
-        nodes.extend(source_nodes(extra.get("source_documents") or []))
-        metadata.update(_metadata(extra))
+    return fill
 
 
 def _deltas(
-    responses: Generator[ChatResponse, None, None], nodes: list[NodeWithScore], metadata: dict[str, Any]
+    responses: Generator[ChatResponse, None, None], fill: Callable[[ChatResponse], None]
 ) -> Generator[str, None, None]:
     for chat in responses:
         if chat.delta:
             yield chat.delta
-        _fill(chat, nodes, metadata)
+        fill(chat)
 
 
 async def _adeltas(
-    responses: AsyncGenerator[ChatResponse, None], nodes: list[NodeWithScore], metadata: dict[str, Any]
+    responses: AsyncGenerator[ChatResponse, None], fill: Callable[[ChatResponse], None]
 ) -> AsyncGenerator[str, None]:
     async for chat in responses:
         if chat.delta:
             yield chat.delta
-        _fill(chat, nodes, metadata)
+        fill(chat)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import weakref
 from collections.abc import Callable
 
 from flowise_integrations.client import AsyncFlowiseClient, FlowiseClient
 from flowise_integrations.errors import FlowiseError
 from flowise_integrations.streams import ABORT_DEADLINE, AsyncFlowiseStream, FlowiseStream
 
-__all__ = ["abort_call", "aabort_call", "acancel_stream", "cancel_stream"]
+__all__ = ["aabort_call", "abort_call", "acancel_stream", "cancel_stream", "wait_for_aborts"]
 
 
 def cancel_stream(stream: FlowiseStream, exc: BaseException, *, abort: bool) -> None:
@@ -25,7 +26,9 @@ def cancel_stream(stream: FlowiseStream, exc: BaseException, *, abort: bool) -> 
     if not abort:
         _quietly(stream.close)
     elif isinstance(exc, GeneratorExit):
-        threading.Thread(target=_quietly, args=(stream.cancel,), name="flowise-abort", daemon=True).start()
+        thread = threading.Thread(target=_quietly, args=(stream.cancel,), name="flowise-abort", daemon=True)
+        _THREADS.add(thread)
+        thread.start()
     else:
         _quietly(stream.cancel)
 
@@ -51,6 +54,16 @@ async def aabort_call(client: AsyncFlowiseClient, chatflow_id: str, chat_id: str
     task = asyncio.ensure_future(client.abort(chatflow_id, chat_id, deadline=ABORT_DEADLINE))
     with contextlib.suppress(BaseException):
         await asyncio.shield(task)
+
+
+def wait_for_aborts(timeout: float) -> bool:
+    """Wait until the aborts sent from threads so far are done; ``False`` if one is still running."""
+    for thread in list(_THREADS):
+        thread.join(timeout)
+    return not any(thread.is_alive() for thread in _THREADS)
+
+
+_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 
 def _quietly(action: Callable[[], object]) -> None:

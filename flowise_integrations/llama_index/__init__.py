@@ -1,6 +1,7 @@
-"""The LlamaIndex wing: ``FlowiseLLM`` (an LLM), ``FlowiseQueryEngine`` (a query engine / agent tool) and
-instrumentation events for what a flow reports besides its answer. Needs ``llama-index-core``
-(``pip install flowise-integrations[llama-index]``).
+"""The LlamaIndex wing: ``FlowiseLLM`` (an LLM), ``FlowiseQueryEngine`` (a query engine / agent tool),
+``FlowiseToolSpec`` (a server's flows as agent tools), ``FlowiseHumanInputWorkflow`` (a Flowise human-input stop
+as a Workflow's ``InputRequiredEvent``) and instrumentation events for what a flow reports besides its answer.
+Needs ``llama-index-core`` (``pip install flowise-integrations[llama-index]``).
 """
 
 try:  # the wing needs its framework: say which extra brings it
@@ -24,14 +25,27 @@ from .events import (
 )
 from .llms import FlowiseLLM
 from .query_engine import FlowiseQueryEngine
+from .tools import FlowiseFlowTool, FlowiseToolSpec
+from .workflow import (
+    FlowiseHumanInputWorkflow,
+    FlowiseHumanResponseEvent,
+    FlowiseInputRequiredEvent,
+    FlowiseTextEvent,
+)
 
 __all__ = [
     "ChatIdInUseWarning",
     "FlowiseAgentStepEvent",
+    "FlowiseFlowTool",
+    "FlowiseHumanInputWorkflow",
+    "FlowiseHumanResponseEvent",
+    "FlowiseInputRequiredEvent",
     "FlowiseInstrumentationEvent",
     "FlowiseLLM",
     "FlowiseMetadataEvent",
     "FlowiseQueryEngine",
     "FlowiseSourceDocumentsEvent",
+    "FlowiseTextEvent",
+    "FlowiseToolSpec",
     "FlowiseToolUsedEvent",
 ]

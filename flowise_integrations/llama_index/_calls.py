@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import os
@@ -20,8 +21,12 @@ import threading
 import uuid
 import warnings
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["ChatIdInUseWarning", "aborter", "chats"]
+from flowise_integrations.client import AsyncFlowiseClient, FlowiseClient
+from flowise_integrations.streams import ABORT_DEADLINE
+
+__all__ = ["ChatIdInUseWarning", "abort_later", "abort_now", "aborter", "chats", "claim_request"]
 
 _EXIT_WAIT = 10.0  # seconds the interpreter waits at exit for aborts still queued (each is bounded by the core)
 
@@ -114,6 +119,29 @@ class Aborter:
                 continue
             with contextlib.suppress(Exception):
                 item()
+
+
+def claim_request(server: str, request: dict[str, Any]) -> tuple[str, str] | None:
+    """Hold ``request``'s chat id (or session) for the call; a busy one is swapped for a fresh chat id. Without
+    either, a chat id is chosen here, so the run can be aborted. Returns the key to release when the call ends."""
+    chat_id, key = chats.claim(server, request.get("chat_id"), request.get("session_id"))
+    if chat_id is None and not request.get("session_id"):
+        chat_id = str(uuid.uuid4())
+    request["chat_id"] = chat_id
+    return key
+
+
+def abort_later(client: FlowiseClient, chatflow_id: str, run_id: str | None) -> None:
+    """Abort a run from the aborter thread (after Ctrl-C this thread may be inside httpx's pool lock)."""
+    if run_id:
+        aborter.submit(lambda: client.abort(chatflow_id, run_id, deadline=ABORT_DEADLINE))
+
+
+async def abort_now(client: AsyncFlowiseClient, chatflow_id: str, run_id: str | None) -> None:
+    """Abort a run whose task was cancelled; best effort (the cancellation goes on whatever happens here)."""
+    if run_id:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.shield(client.abort(chatflow_id, run_id, deadline=ABORT_DEADLINE))
 
 
 chats = ChatsInFlight()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from typing import Any
 
@@ -31,9 +30,8 @@ from flowise_integrations.client import AsyncFlowiseClient, AsyncFlowiseStream, 
 from flowise_integrations.errors import FlowiseError
 from flowise_integrations.exchange import normalize_base_url, resolve_api_key, resolve_base_url
 from flowise_integrations.hitl import Interrupt
-from flowise_integrations.streams import ABORT_DEADLINE
 
-from ._calls import aborter, chats
+from ._calls import abort_later, abort_now, aborter, chats, claim_request
 from ._clients import Clients
 from ._mapping import MakeResponse, R, ResponseMapper, chat_response, completion_response, prediction_input
 from .events import EventReporter
@@ -217,16 +215,8 @@ class FlowiseLLM(CustomLLM):
         return _Call(chatflow_id, request, ResponseMapper(make, reporter), resume)
 
     def _claim(self, call: _Call) -> tuple[str, str] | None:
-        """Hold the call's chat id while it runs (a busy one is swapped for a fresh one); choose it if unset, so
-        the run can be aborted. A resume keeps the stopped run's ids."""
-        request = call.request
-        if call.resume is not None:
-            return None
-        chat_id, key = chats.claim(self.base_url, request.get("chat_id"), request.get("session_id"))
-        if chat_id is None and not request.get("session_id"):
-            chat_id = str(uuid.uuid4())
-        request["chat_id"] = chat_id
-        return key
+        """Hold the call's chat id while it runs (see ``claim_request``); a resume keeps the stopped run's ids."""
+        return None if call.resume is not None else claim_request(self.base_url, call.request)
 
     @staticmethod
     def _run_id(call: _Call) -> str | None:
@@ -237,17 +227,12 @@ class FlowiseLLM(CustomLLM):
         return call.request.get("chat_id") or call.request.get("session_id")
 
     def _abort_later(self, call: _Call) -> None:
-        """Abort a non-streamed run from the aborter thread (after Ctrl-C: this thread may hold httpx's lock)."""
-        run_id = self._run_id(call)
-        if self.abort_on_cancel and run_id:
-            client, flow = self.client, call.chatflow_id
-            aborter.submit(lambda: client.abort(flow, run_id, deadline=ABORT_DEADLINE))
+        if self.abort_on_cancel:
+            abort_later(self.client, call.chatflow_id, self._run_id(call))
 
     async def _abort_now(self, call: _Call) -> None:
-        run_id = self._run_id(call)
-        if self.abort_on_cancel and run_id:
-            with contextlib.suppress(Exception, asyncio.CancelledError):  # best effort: the cancel must propagate
-                await asyncio.shield(self.async_client.abort(call.chatflow_id, run_id, deadline=ABORT_DEADLINE))
+        if self.abort_on_cancel:
+            await abort_now(self.async_client, call.chatflow_id, self._run_id(call))
 
     def _predict(self, call: _Call) -> Any:
         aborter.ready()

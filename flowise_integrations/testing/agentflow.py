@@ -1,363 +1,426 @@
-"""Agentflow v2 (Start -> LLM "Translator" or Agent "Calculator Agent", as captured): events, executed data."""
+"""Agentflow v2 (``executeAgentFlow``): the node queue, branches, stops and resumes, iterations, loops.
+
+The run streams ``agentFlowEvent`` / ``nextAgentFlow`` / ``agentFlowExecutedData`` around each node's own events,
+keeps one execution per run (a resume continues it: same id, the nodes from before the stop kept in its
+executed data), and ends with the JSON reply and the stored messages Flowise 3.1.x produces.
+"""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+import uuid
+from collections import deque
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .turn import (
-    Event,
-    FlowAborted,
-    FlowFailure,
-    Step,
-    Turn,
-    delay,
-    follow_up_column,
-    follow_up_field,
-    heartbeat_steps,
-    token_steps,
-)
-from .wire import UNDEFINED, js_json
+from .agentgraph import START_ID, Graph, js_string
+from .agentnodes import NodeRun, Runtime, human_input_action, node_name, run_node
+from .nodes import HumanInput, Iteration, Loop
+from .turn import Event, FlowAborted, FlowFailure, Step, Turn, delay, follow_up_column, follow_up_field
+from .wire import UNDEFINED
 
-__all__ = ["ABORTED", "api_columns", "events", "result"]
+__all__ = ["api_columns", "events", "past_messages", "result", "user_content", "without_credentials"]
 
-START_ID: Final = "startAgentflow_0"
-ABORTED: Final = "This operation was aborted"
-_TOOL_DESCRIPTIONS: Final = {
-    "calculator": "Useful for getting the result of a math expression. The input to this tool should be a valid "
-    "mathematical expression that could be executed by a simple calculator."
-}
+_MAX_LOOP_COUNT: Final = 10
+_MAX_ITERATIONS: Final = 1000
+_FINAL_STATES: Final = ("TERMINATED", "ERROR", "STOPPED")
 
 
-@dataclass(frozen=True)
-class _NodeSpec:
-    """The node after Start: its id, component name, label, input-key prefix, system prompt, error wording."""
+@dataclass
+class _Waiting:
+    """A node waiting for its inputs: the plain ones, and one per branching parent."""
 
-    id: str
-    name: str
-    label: str
-    prefix: str
-    system: str
-    kind: str
+    expected: set[str] = field(default_factory=set)
+    groups: dict[str, set[str]] = field(default_factory=dict)
+    received: set[str] = field(default_factory=set)
 
-
-_LLM: Final = _NodeSpec("llmAgentflow_0", "llmAgentflow", "Translator", "llm", "You are a helpful assistant.", "LLM")
-_AGENT: Final = _NodeSpec(
-    "agentAgentflow_0",
-    "agentAgentflow",
-    "Calculator Agent",
-    "agent",
-    "You are a helpful assistant with a calculator.",
-    "Agent",
-)
+    def ready(self) -> bool:
+        return self.expected <= self.received and all(group & self.received for group in self.groups.values())
 
 
-def _spec(turn: Turn) -> _NodeSpec:
-    return _AGENT if turn.flow.node == "agent" else _LLM
+def _waiting(graph: Graph, node_id: str) -> _Waiting:
+    waiting = _Waiting()
+    for parent in graph.parents.get(node_id, []):
+        decision = graph.decision_parent(parent)
+        if decision is None:
+            waiting.expected.add(parent)
+        else:
+            waiting.groups.setdefault(decision, set()).add(parent)
+    return waiting
 
 
-def _node(node_id: str, label: str, status: str, **extra: Any) -> dict[str, Any]:
-    return {"nodeId": node_id, "nodeLabel": label, "status": status, **extra}
+def without_credentials(value: Any) -> Any:
+    """``_removeCredentialId``: every ``FLOWISE_CREDENTIAL_ID`` dropped (JSON replies, iteration results)."""
+    if isinstance(value, list):
+        return [without_credentials(item) for item in value]
+    if isinstance(value, dict):
+        return {k: without_credentials(v) for k, v in value.items() if k != "FLOWISE_CREDENTIAL_ID"}
+    return value
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def past_messages(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored rows as agentflow memory: ``{content, role[, additional_kwargs]}``."""
+    out = []
+    for row in rows:
+        message: dict[str, Any] = {"content": row["content"],
+                                   "role": "user" if row["role"] == "userMessage" else "assistant"}  # fmt: skip
+        kwargs = {k: row[k] for k in ("fileUploads", "artifacts", "fileAnnotations", "usedTools")
+                  if row.get(k) is not None}  # fmt: skip
+        if kwargs:
+            message["additional_kwargs"] = kwargs
+        out.append(message)
+    return out
 
 
-def _start_entry(turn: Turn) -> dict[str, Any]:
-    question = {"question": turn.question}
-    return {
-        "nodeId": START_ID,
-        "nodeLabel": "Start",
-        "data": {"id": START_ID, "name": "startAgentflow", "input": question, "output": question, "state": {}},
-        "previousNodeIds": [],
-        "status": "FINISHED",
-    }
+def _form_text(form: dict[str, Any]) -> str:
+    return "\n".join(f"{key}: {js_string(value)}" for key, value in form.items())
 
 
-def _model_config(turn: Turn, prefix: str) -> dict[str, Any]:
-    return {
-        "cache": "",
-        "modelName": "fake-gpt",
-        "temperature": 0,
-        "streaming": True,
-        "maxTokens": "",
-        "topP": "",
-        "frequencyPenalty": "",
-        "presencePenalty": "",
-        "timeout": "",
-        "strictToolCalling": "",
-        "stopSequence": "",
-        "basepath": "http://127.0.0.1:4999/v1",
-        "proxyUrl": "",
-        "baseOptions": "",
-        "allowImageUploads": "",
-        "imageResolution": "low",
-        "reasoningEffort": "",
-        f"{prefix}Model": "chatOpenAI",
-        "FLOWISE_CREDENTIAL_ID": turn.credential_id,
-    }
+def _final_input(turn: Turn) -> Any:
+    """What the first node gets: the question, else the form as ``key: value`` lines."""
+    question, form = turn.question, turn.body.get("form")
+    if isinstance(question, str) and question:
+        return question
+    if isinstance(form, dict) and form:
+        return _form_text(form)
+    return UNDEFINED
 
 
-def _tools(turn: Turn) -> list[dict[str, Any]]:
-    """The Agent node's tool calls: one per ``used_tools`` entry, all in one LLM round."""
-    if turn.flow.node != "agent":
-        return []
-    call = "call_" + turn.execution_id[:6]
-    return [
-        {"name": t.get("tool") or "tool", "args": t.get("toolInput", {}), "id": f"{call}{i:02x}", "type": "tool_call"}
-        for i, t in enumerate(turn.flow.used_tools or [])
-    ]
+def _parse_form(text: Any) -> dict[str, Any]:
+    if isinstance(text, dict):
+        return text
+    result = {}
+    for line in str(text).split("\n"):
+        key, _, value = (part.strip() for part in line.partition(": "))
+        if key and value:
+            result[key] = value
+    return result
 
 
-def _tool_round(calls: list[dict[str, Any]]) -> list[Event]:
-    """The tool-calling LLM round: empty tokens (role, name, 6-char argument pieces, finish, usage), announced."""
-    if not calls:
-        return []
-    chunks = 3 + sum(1 + -(-len(json.dumps(c["args"])) // 6) for c in calls)
-    announced = [{"tool": c["name"], "toolInput": c["args"], "toolOutput": ""} for c in calls]
-    return [Event("token", "")] * chunks + [Event("calledTools", announced)]
-
-
-def _tool_messages(turn: Turn, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The assistant message with the tool calls and the tool results, as the Agent node appends them."""
-    if not calls:
-        return []
-    functions = [
-        {
-            "index": i,
-            "id": c["id"],
-            "type": "function",
-            "function": {"name": c["name"], "arguments": json.dumps(c["args"])},
-        }
-        for i, c in enumerate(calls)
-    ]
-    assistant = {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": calls,
-        "additional_kwargs": {"tool_calls": functions},
-        "usage_metadata": turn.flow.usage_metadata(),
-        "id": "chatcmpl-" + turn.execution_id.replace("-", "")[-12:],
-    }
-    results = []
-    for call, used in zip(calls, turn.flow.used_tools or [], strict=False):
-        output = used.get("toolOutput", "")
-        content = output if isinstance(output, str) else js_json(output).decode("utf-8")
-        results.append({"role": "tool", "content": content, "tool_call_id": call["id"], "name": call["name"],
-                        "additional_kwargs": {}})  # fmt: skip
-    return [assistant, *results]
-
-
-def _available_tools(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    tools: dict[str, dict[str, Any]] = {}
-    for c in calls:
-        name, args = c["name"], c["args"]
-        properties = {k: {"type": "string"} for k in args} if isinstance(args, dict) else {}
-        schema = {"type": "object", "properties": properties, "additionalProperties": False}
-        tools.setdefault(name, {"name": name, "description": _TOOL_DESCRIPTIONS.get(name, name), "schema": schema,
-                                "toolNode": {"label": name.replace("_", " ").title(), "name": name}})  # fmt: skip
-    return list(tools.values())
-
-
-def _node_input(turn: Turn, spec: _NodeSpec, calls: list[dict[str, Any]]) -> dict[str, Any]:
-    p = spec.prefix
-    user = {"role": "user", "content": turn.question}
-    system = {"role": "system", "content": spec.system}
-    inputs: dict[str, Any] = {
-        "messages": [system, *turn.history, user, *_tool_messages(turn, calls)],
-        f"{p}Model": "chatOpenAI",
-    }
-    if spec is _AGENT:
-        inputs["agentTools"] = [
-            {"agentSelectedTool": name, "agentSelectedToolRequiresHumanInput": "",
-             "agentSelectedToolConfig": {"agentSelectedTool": name}}
-            for name in dict.fromkeys(c["name"] for c in calls)
-        ]  # fmt: skip
-    inputs[f"{p}EnableMemory"] = True
-    if turn.flow.memory_settings:
-        inputs.update(
-            {f"{p}MemoryType": "allMessages", f"{p}MemoryWindowSize": "20", f"{p}MemoryMaxTokenLimit": "2000"}
+def _refuse_triggers(turn: Turn) -> None:
+    """3.1.3+: webhook and schedule flows refuse the prediction API."""
+    flow = turn.flow
+    if turn.profile is not None and not turn.profile.at_least(3, 1, 3):
+        return
+    if flow.input_type == "webhook":
+        method = (flow.webhook_method or "POST").upper()
+        raise FlowFailure(
+            f"This flow is configured as a Webhook Trigger. Call {method} /api/v1/webhook/{turn.flow_id} "
+            "instead of the prediction API."
         )
-    inputs[f"{p}ReturnResponseAs"] = "userMessage"
-    inputs[f"{p}ModelConfig"] = _model_config(turn, p)
-    return inputs
+    if flow.input_type == "schedule":
+        raise FlowFailure(
+            "This flow is configured as a Scheduled Trigger. It is fired by the scheduler and cannot be invoked "
+            "via the API. Change the Start node Input Type to Chat or Form to call it from the prediction API."
+        )
 
 
-def _node_output(turn: Turn, spec: _NodeSpec, calls: list[dict[str, Any]], started: int, ended: int) -> dict[str, Any]:
-    usage = turn.flow.usage_metadata()
-    node_usage = usage
-    if spec is _AGENT:  # the tool rounds' totals (the calling response's and the answer's), added on
-        extra = 2 * usage.get("total_tokens", 0) if calls else 0
-        node_usage = {**usage, "total_tokens": usage.get("total_tokens", 0) + extra, "tool_call_tokens": extra}
-    output: dict[str, Any] = {
-        "content": turn.text,
-        "timeMetadata": {"start": started, "end": ended, "delta": ended - started},
-        "calledTools": [],
-        "usageMetadata": node_usage,
-        "responseMetadata": {
-            "prompt": 0,
-            "completion": 0,
-            "model_provider": "openai",
-            "usage": {
-                "prompt_tokens": usage.get("input_tokens", 0),
-                "completion_tokens": usage.get("output_tokens", 0),
-                "total_tokens": usage.get("total_tokens", 0),
-            },
-            "finish_reason": "stop",
-            "model_name": "fake-gpt",
-        },
-    }
-    extras = _payloads(turn)
-    if calls:  # prepareOutputObject: usedTools, sourceDocuments, artifacts, availableTools, fileAnnotations
-        at = next((i for i, (name, _) in enumerate(extras) if name == "fileAnnotations"), len(extras))
-        extras.insert(at, ("availableTools", _available_tools(calls)))
-    output.update(extras)
-    if turn.reason_content is not None:
-        output["reasonContent"] = turn.reason_content
-    return output
-
-
-def _node_entry(turn: Turn, spec: _NodeSpec, started: int, ended: int) -> dict[str, Any]:
-    calls = _tools(turn)
-    flow = turn.flow
-    answer: dict[str, Any] = {"role": "user", "content": turn.text, "name": spec.label.lower().replace(" ", "_")}
-    extras = {"artifacts": flow.artifacts, "fileAnnotations": flow.file_annotations,
-              "usedTools": flow.used_tools if spec is _AGENT else None}  # fmt: skip
-    extras = {k: v for k, v in extras.items() if v}
-    if extras:
-        answer["additional_kwargs"] = extras
-    return {
-        "nodeId": spec.id,
-        "nodeLabel": spec.label,
-        "data": {
-            "id": spec.id,
-            "name": spec.name,
-            "input": _node_input(turn, spec, calls),
-            "output": _node_output(turn, spec, calls, started, ended),
-            "state": {},
-            "chatHistory": [{"role": "user", "content": turn.question}, answer],
-        },
-        "previousNodeIds": [START_ID],
-        "status": "FINISHED",
-    }
-
-
-def _payloads(turn: Turn) -> list[tuple[str, Any]]:
-    flow = turn.flow
-    pairs: list[tuple[str, Any]] = [
-        ("usedTools", flow.used_tools),
-        ("sourceDocuments", flow.source_documents),
-        ("artifacts", flow.artifacts),
-        ("fileAnnotations", flow.file_annotations),
-    ]
-    return [(name, value) for name, value in pairs if value is not None and value is not UNDEFINED]
-
-
-def _thinking_prelude(turn: Turn) -> list[Event]:
-    """The role chunk's empty token, then reasoning chunks (each also an empty token), then the closer."""
-    prelude = [Event("token", "")]
-    pieces = turn.flow.thinking
-    if pieces:
-        for piece in pieces:
-            prelude += [Event("thinking", piece), Event("token", "")]
-        prelude.append(Event("thinking", "", turn.flow.thinking_duration))
-        turn.reason_content = {"thinking": "".join(pieces), "thinkingDuration": turn.flow.thinking_duration}
-    return prelude
-
-
-def _failed(turn: Turn, spec: _NodeSpec, message: str) -> Iterator[Step]:
-    """A node failure: ``nextAgentFlow`` ERROR, the executed data so far, the flow status."""
-    yield Event("nextAgentFlow", _node(spec.id, spec.label, "ERROR", error=message))
-    turn.executed_data.append(
-        {
-            "nodeId": spec.id,
-            "nodeLabel": spec.label,
-            "previousNodeIds": [START_ID],
-            "data": {"id": spec.id, "name": spec.name, "error": message},
-            "status": "ERROR",
-        }
-    )
-    yield Event("agentFlowExecutedData", list(turn.executed_data))
-    yield Event("agentFlowEvent", "ERROR")
+def _resume(turn: Turn, rt: Runtime, previous: dict[str, Any] | None, human: dict[str, Any]) -> str:
+    """Check that the session's last execution can resume; load it; return the node it resumes at."""
+    if previous is None:
+        raise FlowFailure(f"No previous execution found for session {turn.session_id}")
+    data: list[dict[str, Any]] = json.loads(previous["executionData"])
+    execution_id, status = previous["id"], previous["state"]
+    trimmed = False
+    if status == "ERROR":
+        if len(data) < 2:
+            raise FlowFailure(
+                f"Cannot resume execution {execution_id} because it is in 'ERROR' state with insufficient "
+                "execution data. Only executions in 'STOPPED' state can be resumed."
+            )
+        if data[-1].get("status") != "ERROR" or data[-2].get("status") != "STOPPED":
+            raise FlowFailure(
+                f"Cannot resume execution {execution_id} because it is in 'ERROR' state and the previous item is "
+                "not in 'STOPPED' state. Only executions that ended with a STOPPED state (or ERROR after STOPPED) "
+                "can be resumed."
+            )
+        data, trimmed = data[:-1], True
+    elif status != "STOPPED":
+        raise FlowFailure(
+            f"Cannot resume execution {execution_id} because it is in '{status}' state. Only executions in "
+            "'STOPPED' state (or 'ERROR' after 'STOPPED') can be resumed."
+        )
+    start = human.get("startNodeId")
+    if not start:
+        stopped = [e for e in data if e.get("status") == "STOPPED"]
+        if not stopped:
+            raise FlowFailure("No stopped node found in previous execution data to resume from")
+        start = stopped[-1]["nodeId"]
+    if not any(e.get("nodeId") == start for e in data):
+        raise FlowFailure(
+            f"Node {start} not found in previous execution. This could indicate an invalid resume attempt or a "
+            "modified flow."
+        )
+    rt.executed = data
+    if trimmed:
+        turn.executions.update(execution_id, data=data, state="INPROGRESS")
+    last_state = data[-1].get("data", {}).get("state") if data else None
+    rt.state = dict(last_state) if isinstance(last_state, dict) else {}
+    turn.executions.update(execution_id, state="INPROGRESS")
+    human["startNodeId"] = start
+    return str(start)
 
 
 def events(turn: Turn) -> Iterator[Step]:
-    """The captured agentflow_v2 sequence; errors and aborts end it the way ``executeAgentFlow`` does."""
+    """The whole run, as ``executeAgentFlow`` streams it; errors end it with the node's ERROR reports."""
     flow = turn.flow
-    spec = _spec(turn)
     yield from delay(flow.first_token_delay)
-    yield Event("agentFlowEvent", "INPROGRESS")
-    yield Event("nextAgentFlow", _node(START_ID, "Start", "INPROGRESS"))
-    yield Event("nextAgentFlow", _node(START_ID, "Start", "FINISHED"))
-    turn.executed_data = [_start_entry(turn)]
-    yield Event("agentFlowExecutedData", list(turn.executed_data))
-    yield Event("nextAgentFlow", _node(spec.id, spec.label, "INPROGRESS"))
-    started = _now_ms()
-    try:
-        prelude = _tool_round(_tools(turn)) + _thinking_prelude(turn)
-        yield from token_steps(turn, turn.tokens, prelude)
-        yield Event("token", "")  # the finish-reason chunk
-        yield Event("token", "")  # the usage chunk
-        yield from heartbeat_steps(turn)
-        turn.check_abort()
-    except FlowAborted:  # the node's LLM call throws the AbortError; the node reports it like any error
-        message = f"Error in {spec.kind} node: {ABORTED}"
-        yield from _failed(turn, spec, message)
-        raise FlowFailure(message) from None
-    except FlowFailure as exc:
-        yield from _failed(turn, spec, exc.message)
-        raise
-    for name, value in _payloads(turn):
-        yield Event(name, value)
-    yield Event("calledTools", [])
-    yield Event("usageMetadata", flow.usage_metadata())
-    turn.executed_data.append(_node_entry(turn, spec, started, _now_ms()))
-    yield Event("nextAgentFlow", _node(spec.id, spec.label, "FINISHED"))
-    yield Event("agentFlowExecutedData", list(turn.executed_data))
-    if flow.action is not None:
-        yield Event("agentFlowEvent", "STOPPED")
-        yield Event("action", flow.action)
+    _refuse_triggers(turn)
+    graph = Graph.build(flow.agentflow_nodes(), flow.edges)
+    history = turn.body.get("history")
+    rt = Runtime(turn, graph, past=past_messages(turn.past_rows),
+                 prepended=list(history) if isinstance(history, list) else [])  # fmt: skip
+    previous = turn.executions.latest(turn.flow_id, turn.session_id)
+    if flow.input_type == "form" and previous is not None:
+        start_entry = next((e for e in json.loads(previous["executionData"]) if e.get("nodeId") == START_ID), None)
+        output = start_entry.get("data", {}).get("output") if start_entry else None
+        if isinstance(output, dict) and "form" in output:
+            rt.form = _parse_form(output["form"])
+    raw_human = turn.body.get("humanInput")
+    human = dict(raw_human) if isinstance(raw_human, dict) else None
+    if human is not None:
+        starts = [_resume(turn, rt, previous, human)]
+        turn.execution_id = previous["id"] if previous else turn.execution_id
     else:
-        yield Event("agentFlowEvent", "FINISHED")
+        starts = [START_ID]
+        turn.execution_id = turn.executions.create(turn.flow_id, turn.session_id)["id"]
+    yield from _execute(rt, starts, human)
+    turn.executed_data = rt.executed
+    last = rt.executed[-1].get("data", {}).get("output") if rt.executed else None
+    turn.last_output = last if isinstance(last, dict) else {}
+    content = turn.last_output.get("content")
+    turn.text = content if isinstance(content, str) else (" " if content is None else json.dumps(content))
+    action = turn.last_output.get("humanInputAction")
+    turn.action = action if isinstance(action, dict) and action else None
+    turn.user_content = user_content(turn, human)
 
 
-def _without_credentials(value: Any) -> Any:
-    """``_removeCredentialId``: the JSON reply (not the stream!) drops every ``FLOWISE_CREDENTIAL_ID``."""
-    if isinstance(value, list):
-        return [_without_credentials(item) for item in value]
-    if isinstance(value, dict):
-        return {k: _without_credentials(v) for k, v in value.items() if k != "FLOWISE_CREDENTIAL_ID"}
-    return value
+def user_content(turn: Turn, human: dict[str, Any] | None) -> str:
+    """What the stored user message says (``finalUserInput``)."""
+    question = turn.question if isinstance(turn.question, str) else ""
+    feedback = human.get("feedback") if human else None
+    fallback = question or (feedback if isinstance(feedback, str) else "") or " "
+    form = turn.body.get("form")
+    if turn.flow.input_type == "form" and isinstance(form, dict):
+        return _form_text(form)
+    return fallback
+
+
+def _node_event(node_id: str, label: str, status: str, error: Any = UNDEFINED) -> Event:
+    return Event("nextAgentFlow", {"nodeId": node_id, "nodeLabel": label, "status": status, "error": error})
+
+
+def _execute(rt: Runtime, starts: list[str], human: dict[str, Any] | None) -> Generator[Step, None, str]:
+    """The node queue of one run (or of an iteration's body); returns the run's final state."""
+    turn, graph = rt.turn, rt.graph
+    queue: deque[str] = deque(starts)
+    waiting: dict[str, _Waiting] = {}
+    status = "INPROGRESS"
+    iterations = 0
+    current_human = human
+    while queue and status == "INPROGRESS":
+        if iterations == 0 and not rt.recursive:
+            yield Event("agentFlowEvent", "INPROGRESS")
+        iterations += 1
+        if iterations > _MAX_ITERATIONS + 1:
+            raise FlowFailure("Maximum iteration limit reached")
+        node_id = queue.popleft()
+        node = graph.nodes.get(node_id)
+        if node is None:
+            continue
+        label = str(node.label)
+        try:
+            if turn.flow.kind != "chatflow" and turn.run.aborted.is_set():
+                raise FlowAborted
+            yield _node_event(node_id, label, "INPROGRESS")
+            last = rt.executed[-1].get("data", {}).get("output") if rt.executed else None
+            action = last.get("humanInputAction") if isinstance(last, dict) else None
+            node_human = None
+            if current_human is not None and node_id == current_human.get("startNodeId"):
+                node_human = current_human
+                rt.executed = [e for e in rt.executed if e.get("nodeId") != node_id]
+            is_last = not rt.recursive and (
+                graph.is_leaf(node_id) or (current_human is None and isinstance(node, HumanInput))
+            )
+            form = turn.body.get("form")
+            if isinstance(turn.question, str) and turn.question and isinstance(form, dict) and form:
+                raise FlowFailure("Question and form cannot be provided at the same time")
+            run = yield from run_node(rt, node, _final_input(turn), is_last, node_human, action)
+            if node_human is not None:
+                current_human = None
+            if isinstance(node, Iteration):
+                yield from _iterate(rt, node, run)
+            if run.stop:
+                yield from _stop(rt, node_id, label, run)
+                status = "STOPPED"
+                break
+            entry = {"nodeId": node_id, "nodeLabel": label, "data": run.result,
+                     "previousNodeIds": list(graph.parents.get(node_id, [])), "status": "FINISHED"}  # fmt: skip
+            rt.executed.append(entry)
+            yield _node_event(node_id, label, "FINISHED")
+            if not rt.recursive:
+                yield Event("agentFlowExecutedData", list(rt.executed))
+            _absorb(rt, run.result)
+            cleared = yield from _follow(rt, node_id, node, run, queue, waiting)
+            if cleared:
+                current_human = None
+        except (FlowAborted, FlowFailure) as exc:
+            yield from _fail(rt, node_id, node, exc)
+    states = [e.get("status") for e in rt.executed]
+    status = next((s for s in _FINAL_STATES if s in states), "FINISHED")
+    if not rt.recursive:
+        turn.executions.update(turn.execution_id, data=rt.executed, state=status)
+        yield Event("agentFlowEvent", status)
+    return status
+
+
+def _absorb(rt: Runtime, result: dict[str, Any]) -> None:
+    """What a finished node leaves the runtime: its state, its chat history, a form, an ephemeral memory."""
+    if isinstance(result.get("state"), dict):
+        rt.state = result["state"]
+    if isinstance(result.get("chatHistory"), list):
+        rt.chat_history = [*rt.chat_history, *result["chatHistory"]]
+    output = result.get("output")
+    if isinstance(output, dict):
+        if output.get("form"):
+            rt.form = _parse_form(output["form"])
+        if output.get("ephemeralMemory"):
+            rt.past = []
+
+
+def _stop(rt: Runtime, node_id: str, label: str, run: NodeRun) -> Iterator[Step]:
+    """A Human Input node, or an Agent waiting for approval: record the STOPPED node and ask."""
+    action = human_input_action(node_id, label, run.result.get("input"), str(uuid.uuid4()))
+    data = {**run.result, "output": {**run.result.get("output", {}), "humanInputAction": action}}
+    rt.executed.append({"nodeId": node_id, "nodeLabel": label, "data": data,
+                        "previousNodeIds": list(rt.graph.parents.get(node_id, [])), "status": "STOPPED"})  # fmt: skip
+    yield _node_event(node_id, label, "STOPPED")
+    yield Event("agentFlowExecutedData", list(rt.executed))
+    yield Event("agentFlowEvent", "STOPPED")
+    yield Event("action", action)
+
+
+def _fail(rt: Runtime, node_id: str, node: Any, exc: Exception) -> Iterator[Step]:
+    """A node failed (or the run was aborted between nodes): report it, then end the run with the error."""
+    aborted = isinstance(exc, FlowAborted) or "Aborted" in getattr(exc, "message", "")
+    status = "TERMINATED" if aborted else "ERROR"
+    message = "Flow execution was cancelled" if aborted else getattr(exc, "message", str(exc))
+    label = str(node.label)
+    data = {"id": node_id, "name": node_name(node), "error": message}
+    parents = list(rt.graph.parents.get(node_id, []))
+    rt.executed.append(
+        {"nodeId": node_id, "nodeLabel": label, "previousNodeIds": parents, "data": data, "status": status}
+    )
+    yield _node_event(node_id, label, status, UNDEFINED if aborted else message)
+    if not rt.recursive:
+        yield Event("agentFlowExecutedData", list(rt.executed))
+        rt.turn.executions.update(rt.turn.execution_id, data=rt.executed, state=status)
+        yield Event("agentFlowEvent", status)
+    raise FlowFailure(message) from None
+
+
+def _ignored(graph: Graph, node_id: str, result: dict[str, Any]) -> set[str]:
+    """``determineNodesToIgnore``: the targets of a decision node's unfulfilled outputs."""
+    output = result.get("output")
+    conditions = output.get("conditions") if isinstance(output, dict) else None
+    if not isinstance(conditions, list) or not conditions:
+        return set()
+    if not any(isinstance(c, dict) and c.get("isFulfilled") is True for c in conditions):
+        conditions[-1] = {**conditions[-1], "isFulfilled": True}
+    ignored = set()
+    for index, condition in enumerate(conditions):
+        if isinstance(condition, dict) and condition.get("isFulfilled") is True:
+            continue
+        target = next((t for t, out in graph.children.get(node_id, []) if out == index), None)
+        if target is not None:
+            ignored.add(target)
+    return ignored
+
+
+def _follow(
+    rt: Runtime, node_id: str, node: Any, run: NodeRun, queue: deque[str], waiting: dict[str, _Waiting]
+) -> Generator[Step, None, bool]:
+    """``processNodeOutputs``: queue the children that are ready, loop back; True if a loop cleared humanInput."""
+    graph = rt.graph
+    ignored = _ignored(graph, node_id, run.result)
+    for child, _output in graph.children.get(node_id, []):
+        if child in ignored:
+            continue
+        state = waiting.get(child) or _waiting(graph, child)
+        waiting[child] = state
+        state.received.add(node_id)
+        if state.ready():
+            del waiting[child]
+            queue.append(child)
+    output = run.result.get("output")
+    if not isinstance(node, Loop) or not isinstance(output, dict) or not output.get("nodeID"):
+        return False
+    count = rt.loop_counts.get(node_id, 0) + 1
+    limit = output.get("maxLoopCount") or _MAX_LOOP_COUNT
+    if count < limit:
+        rt.loop_counts[node_id] = count
+        queue.append(str(output["nodeID"]))
+        return True
+    fallback = output.get("fallbackMessage")
+    if not isinstance(fallback, str) or not fallback:
+        fallback = f"Loop completed after reaching maximum iteration count of {limit}."
+    yield Event("token", fallback)
+    run.result["output"] = {**output, "content": fallback}
+    return False
+
+
+def _iterate(rt: Runtime, node: Iteration, run: NodeRun) -> Iterator[Step]:
+    """Run the iteration's body once per item, each as its own (recursive) run; collect their answers."""
+    body = Graph.build(list(node.body), None, start=False)
+    results: list[str] = []
+    items = list(node.items)
+    for index, item in enumerate(items):
+        context = {"index": index, "value": item, "isFirst": index == 0, "isLast": index == len(items) - 1,
+                   "sessionId": rt.turn.session_id}  # fmt: skip
+        sub = Runtime(rt.turn, body, state=dict(rt.state), past=list(rt.past), prepended=list(rt.prepended),
+                      recursive=True, iteration=context)  # fmt: skip
+        try:
+            yield from _execute(sub, body.roots(), None)
+        except FlowFailure as exc:
+            results.append(f"Error in iteration {index + 1}: {exc.message}")
+            continue
+        last = sub.executed[-1].get("data", {}).get("output") if sub.executed else None
+        text = last.get("content") if isinstance(last, dict) else None
+        if text:
+            results.append(str(text))
+        for entry in without_credentials(sub.executed):
+            extra = {"iterationIndex": index, "iterationContext": context, "parentNodeId": node.id}
+            rt.executed.append({**entry, "data": {**entry["data"], **extra}})
+        if sub.state:
+            rt.state = {**rt.state, **sub.state}
+    run.result["output"] = {**run.result.get("output", {}), "iterationResults": results, "content": "\n".join(results)}
 
 
 def result(turn: Turn) -> dict[str, Any]:
     """The JSON reply of ``executeAgentFlow``."""
     body: dict[str, Any] = {
-        "text": turn.text or " ",
+        "text": turn.text,
         "question": turn.question,
         "form": turn.body.get("form", UNDEFINED),
         "chatId": turn.chat_id,
         "chatMessageId": turn.chat_message_id,
         "followUpPrompts": follow_up_field(turn),
         "executionId": turn.execution_id,
-        "agentFlowExecutedData": _without_credentials(turn.executed_data),
+        "agentFlowExecutedData": without_credentials(turn.executed_data),
     }
-    if turn.flow.action is not None:
-        body["action"] = turn.flow.action
+    if turn.action is not None:
+        body["action"] = turn.action
     body["sessionId"] = turn.session_id
     return body
 
 
 def api_columns(turn: Turn) -> dict[str, Any]:
-    """Optional columns of the stored api message."""
-    columns: dict[str, Any] = dict(_payloads(turn))
-    if turn.reason_content is not None:
-        columns["reasonContent"] = turn.reason_content
+    """Optional columns of the stored api message: the last node's sources, tools, files, reasoning, action."""
+    last = turn.last_output or {}
+    columns: dict[str, Any] = {k: last[k] for k in ("sourceDocuments", "usedTools", "fileAnnotations", "artifacts",
+                                                     "reasonContent") if last.get(k)}  # fmt: skip
     columns["followUpPrompts"] = follow_up_column(turn)
-    if turn.flow.action is not None:
-        columns["action"] = turn.flow.action
+    if turn.action is not None:
+        columns["action"] = turn.action
     return columns

@@ -7,6 +7,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, unquote
 
 from .actions import Chunk, Reply
+from .endpoints import Endpoints
 from .prediction import error_reply, predict
 from .records import RecordedRequest
 from .state import ServerState
@@ -23,7 +24,6 @@ _PUBLIC: Final = (
     "/api/v1/public-executions",
     "/api/v1/prediction/",
     "/api/v1/webhook/",
-    "/api/v1/chatmessage/abort",
     "/api/v1/chatflows-streaming",
     "/api/v1/chatflows-uploads",
     "/api/v1/feedback",
@@ -37,6 +37,7 @@ _PUBLIC: Final = (
     "/api/v1/text-to-speech/generate",
     "/api/v1/text-to-speech/abort",
 )
+_ABORT: Final = "/api/v1/chatmessage/abort"  # whitelisted since 3.1.0
 _JSON: Final = "application/json; charset=utf-8"
 _UI_PAGE: Final = (
     b'<!doctype html><html lang="en"><head><meta charset="utf-8"/><link rel="icon" href="/favicon.ico"/>'
@@ -57,6 +58,7 @@ class FlowiseApp:
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self.endpoints = Endpoints(state)
 
     def handle(self, request: RecordedRequest) -> Reply:
         """Record the request, then answer it (``HEAD`` gets the headers only)."""
@@ -68,33 +70,61 @@ class FlowiseApp:
         keep_alive = request.headers.get("connection", "").lower() != "close"
         body, problem = _parse_body(request)  # express.json() runs before everything else
         if problem is not None:
-            return error_reply(request, 400, problem)
+            return error_reply(request, 400, problem, self.state.profile)
         path = request.path
         if "/api/v1/" not in path.lower():
             return self._ui_page(keep_alive)
-        if "/api/v1/" not in path or not (path.startswith(_PUBLIC) or self._has_workspace_key(request)):
-            return iter(send_reply(401, js_json({"error": "Unauthorized Access"}), _JSON, keep_alive=keep_alive))
+        if "/api/v1/" not in path or not self._passes_gate(request):
+            return iter(send_reply(401, js_json({"error": "Unauthorized Access"}), _JSON, keep_alive=keep_alive,
+                                   frame_headers=self.state.profile.frame_headers))  # fmt: skip
         if not path.startswith("/api/v1/"):
             return self._ui_page(keep_alive)
         parts = [unquote(p) for p in path[len("/api/v1/") :].split("/")]
         if len(parts) > 1 and parts[-1] == "":
             parts.pop()  # Express's non-strict routing ignores one trailing slash
-        route = parts[0].lower()
         method = "GET" if request.method == "HEAD" else request.method
-        if route == "prediction" and method == "POST" and len(parts) <= 2:
-            return predict(self.state, request, body, parts[1] if len(parts) == 2 else "")
-        if route == "ping" and method == "GET" and len(parts) == 1:
-            return iter(send_reply(200, b"pong", "text/html; charset=utf-8", keep_alive=keep_alive))
-        if route == "version" and method == "GET" and len(parts) == 1:
-            return self._json({"version": self.state.version}, keep_alive)
-        if route == "chatflows-streaming" and method == "GET" and len(parts) == 2:
-            return self._is_streaming(request, parts[1], keep_alive)
-        if route == "chatmessage" and method == "PUT" and len(parts) == 4 and parts[1].lower() == "abort":
+        reply = self._dispatch(request, method, parts[0].lower(), parts, body)
+        return reply if reply is not None else self._ui_page(keep_alive)
+
+    def _dispatch(
+        self, request: RecordedRequest, method: str, route: str, parts: list[str], body: dict[str, Any]
+    ) -> Reply | None:
+        ep, n = self.endpoints, len(parts)
+        if route == "prediction" and method == "POST" and n <= 2:
+            return predict(self.state, request, body, parts[1] if n == 2 else "")
+        if method == "GET" and n == 1 and route in ("ping", "version"):
+            if route == "ping":
+                frame = self.state.profile.frame_headers
+                return iter(send_reply(200, b"pong", "text/html; charset=utf-8", keep_alive=_alive(request),
+                                       frame_headers=frame))  # fmt: skip
+            return ep.json(request, {"version": self.state.version})
+        if route == "chatmessage" and method == "PUT" and n == 4 and parts[1].lower() == "abort":
             self.state.abort(parts[2], parts[3])
-            return self._json({"status": 200, "message": "Chat message aborted"}, keep_alive)
-        if route == "chatmessage" and method == "GET" and len(parts) == 2:
-            return self._chat_messages(request, parts[1], keep_alive)
-        return self._ui_page(keep_alive)
+            return ep.json(request, {"status": 200, "message": "Chat message aborted"})
+        if method != "GET":
+            return None
+        if route == "chatflows-streaming" and n == 2:
+            return ep.streaming(request, parts[1])
+        if route == "chatflows-uploads" and n == 2:
+            return ep.uploads(request, parts[1])
+        if route == "chatflows" and n == 1:
+            return ep.chatflows(request)
+        if route == "chatflows" and n == 2 and parts[1].lower() != "apikey":
+            return ep.chatflow(request, parts[1])
+        if route == "chatmessage" and n == 2:
+            return ep.chat_messages(request, parts[1])
+        if route == "executions" and self.state.profile.at_least(3):
+            return ep.executions(request) if n == 1 else ep.execution(request, parts[1]) if n == 2 else None
+        return None
+
+    def _passes_gate(self, request: RecordedRequest) -> bool:
+        """The API-key gate: whitelisted paths, 2.x's ``x-request-from: internal``, or the workspace key."""
+        path, profile = request.path, self.state.profile
+        if path.startswith(_PUBLIC) or (profile.abort_is_public and path.startswith(_ABORT)):
+            return True
+        if profile.internal_header_passes_gate and request.headers.get("x-request-from") == "internal":
+            return True
+        return self._has_workspace_key(request)
 
     def _has_workspace_key(self, request: RecordedRequest) -> bool:
         if self.state.api_key is None:
@@ -102,55 +132,23 @@ class FlowiseApp:
         supplied = request.headers.get("authorization", "").split("Bearer ")[-1]
         return bool(supplied) and supplied == self.state.api_key
 
-    @staticmethod
-    def _json(value: Any, keep_alive: bool) -> Reply:
-        return iter(send_reply(200, js_json(value), _JSON, keep_alive=keep_alive))
-
-    @staticmethod
-    def _ui_page(keep_alive: bool) -> Reply:
+    def _ui_page(self, keep_alive: bool) -> Reply:
         """The React app's index.html: Express's fallback for every route nobody handled."""
         return iter(
-            send_reply(200, _UI_PAGE, "text/html; charset=UTF-8", keep_alive=keep_alive, extra=_UI_HEADERS, etag=False)
+            send_reply(
+                200,
+                _UI_PAGE,
+                "text/html; charset=UTF-8",
+                keep_alive=keep_alive,
+                extra=_UI_HEADERS,
+                etag=False,
+                frame_headers=self.state.profile.frame_headers,
+            )
         )
 
-    def _is_streaming(self, request: RecordedRequest, flow_id: str, keep_alive: bool) -> Reply:
-        with self.state.lock:
-            flow = self.state.flows.get(flow_id)
-        if flow is None:
-            message = f"Error: chatflowsService.checkIfChatflowIsValidForStreaming - Chatflow {flow_id} not found"
-            return error_reply(request, 500, message)
-        return self._json({"isStreaming": flow.streaming}, keep_alive)
 
-    def _chat_messages(self, request: RecordedRequest, flow_id: str, keep_alive: bool) -> Reply:
-        """``GET /chatmessage/{id}``: stored rows filtered like ``utilGetChatMessage``, with the execution."""
-        state = self.state
-        with state.lock:
-            if flow_id not in state.flows:
-                return error_reply(request, 500, "Error: chatMessagesService.getAllChatMessages - Unauthorized access")
-            rows = [r for r in state.chat_messages if r["chatflowid"] == flow_id]
-            executions = dict(state.executions)
-        q = request.query
-        filters = {"chatId": q.get("chatId"), "memoryType": q.get("memoryType"), "sessionId": q.get("sessionId"),
-                   "id": q.get("messageId")}  # fmt: skip
-        rows = [r for r in rows if all(v is None or r[k] == v for k, v in filters.items())]
-        chat_types = _chat_types(q.get("chatType"))
-        if chat_types:
-            rows = [r for r in rows if r["chatType"] in chat_types]
-        rows.sort(key=lambda r: str(r["createdDate"]))  # stable: same-millisecond rows keep insertion order
-        if q.get("order") == "DESC":
-            rows.reverse()
-        out = [{**r, "execution": executions.get(r["executionId"] or "")} for r in rows]
-        return self._json(out, keep_alive)
-
-
-def _chat_types(raw: str | None) -> list[str]:
-    if not raw:
-        return []
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        return [raw]
-    return [str(t) for t in parsed] if isinstance(parsed, list) else [str(parsed)]
+def _alive(request: RecordedRequest) -> bool:
+    return request.headers.get("connection", "").lower() != "close"
 
 
 def _parse_body(request: RecordedRequest) -> tuple[dict[str, Any], str | None]:

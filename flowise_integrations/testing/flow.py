@@ -7,12 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from .nodes import LLM, Agent, AgentflowNode, Edge
 from .wire import Undefined
 
-__all__ = ["DEFAULT_ANSWER", "DEFAULT_USAGE", "AgentflowNode", "FakeFlow", "FlowKind", "split_tokens"]
+__all__ = ["DEFAULT_ANSWER", "DEFAULT_USAGE", "FakeFlow", "FlowKind", "InputType", "NodeKind", "split_tokens"]
 
 FlowKind = Literal["chatflow", "agentflow", "multiagent"]
-AgentflowNode = Literal["llm", "agent"]
+NodeKind = Literal["llm", "agent"]
+InputType = Literal["chat", "form", "webhook", "schedule"]
+_TYPES: Final = {"chatflow": "CHATFLOW", "agentflow": "AGENTFLOW", "multiagent": "MULTIAGENT"}
 
 DEFAULT_ANSWER: Final = "Hello from the fake LLM! This answer is streamed token by token."
 DEFAULT_USAGE: Final[dict[str, Any]] = {
@@ -58,10 +61,29 @@ class FakeFlow:
     EOF, ``lose_tokens`` (queue-mode bug: only metadata + end), ``heartbeats``, ``http_errors`` (the first
     prediction requests get these ``(status, headers, body)`` replies), ``streaming=False`` (JSON only).
 
-    Agentflow shape: ``node`` is the node after Start: ``"llm"`` (LLM "Translator") or ``"agent"`` (Agent
-    "Calculator Agent", whose tools are the ``used_tools``: it announces them in ``calledTools`` before
-    answering). ``memory_settings=False`` leaves the memory type/window/token-limit inputs out of the node's
-    executed data, as in the hand-built flow of ``tests/fixtures/transcripts`` (UI/REST-built flows have them).
+    Agentflow shape: ``nodes`` (see :mod:`~flowise_integrations.testing.nodes`: ``LLM``, ``Agent``,
+    ``HumanInput``, ``Condition``, ``Iteration``, ``Loop``, ``DirectReply``) run after the Start node, linked
+    by ``edges`` (``(source, target[, output])``; default: one chain in list order, the Start node first). The
+    node whose ``answer`` is None answers the flow's ``answer``/``tokens``/``respond`` and carries the flow's
+    payloads; the flow's faults (``error``, ``drop_after``...) and delays strike the node that streams. Stops
+    and resumes (``humanInput`` in the request) work as on Flowise 3.x: executions are kept per session, a
+    resume continues the stopped execution (same id, the executed data from before the stop included).
+    Without ``nodes``, ``node`` picks the captured single node after Start: ``"llm"`` (LLM "Translator") or
+    ``"agent"`` (Agent "Calculator Agent", whose tools are the ``used_tools``). ``memory_settings=False``
+    leaves the memory type/window/token-limit inputs out of that node's executed data, as in the hand-built
+    flow of ``tests/fixtures/transcripts``. ``count_tokens`` counts tokens for the ``estimatedTokenUsage``
+    LangChain adds to silent (non-streamed) model calls (default: a close approximation of tiktoken).
+
+    Discovery (``GET /chatflows``, ``/chatflows/{id}``, ``/chatflows-uploads/{id}``): ``name``, ``description``
+    (Flowise 3.1.3+ keeps it in the flow's MCP config), ``category``, ``deployed``, ``is_public``,
+    ``flow_type`` (default from ``kind``; ``"ASSISTANT"`` for an assistant), the Start node's ``input_type``
+    (``chat``, ``form`` with ``form_title``/``form_description``/``form_fields`` as Flowise's
+    ``formInputTypes`` rows ``{"type", "label", "name", "addOptions"}``, ``webhook`` with ``webhook_method``,
+    ``schedule``), and the uploads it accepts: ``image_uploads``, ``file_upload_types``, ``speech_to_text``.
+    A webhook or schedule agentflow refuses predictions with Flowise's message.
+
+    Multi-agent interrupts: ``on_action`` maps ``"approve"``/``"reject"`` to the script that answers when the
+    request sends the ``action`` back with ``question`` equal to that decision's label.
     """
 
     id: str | None = None
@@ -96,8 +118,25 @@ class FakeFlow:
     heartbeats: int = 0
     heartbeat_interval: float = 0.0
     http_errors: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
-    node: AgentflowNode = "llm"
+    node: NodeKind = "llm"
     memory_settings: bool = True
+    nodes: list[AgentflowNode] | None = None
+    edges: list[Edge] | None = None
+    count_tokens: Callable[[str], int] | None = None
+    description: str | None = None
+    category: str | None = None
+    deployed: bool = False
+    is_public: bool = False
+    flow_type: str | None = None
+    input_type: InputType = "chat"
+    form_title: str = ""
+    form_description: str = ""
+    form_fields: list[dict[str, Any]] = field(default_factory=list)
+    webhook_method: str = "POST"
+    image_uploads: bool = False
+    file_upload_types: list[str] | None = None
+    speech_to_text: bool = False
+    on_action: dict[str, FakeFlow] | None = None
 
     def text_and_tokens(self, body: dict[str, Any]) -> tuple[str, list[str]]:
         """The final answer for this request and the tokens that stream it."""
@@ -111,3 +150,18 @@ class FakeFlow:
     def usage_metadata(self) -> dict[str, Any]:
         """The agentflow ``usageMetadata`` (the capture's numbers unless scripted)."""
         return dict(DEFAULT_USAGE) if self.usage is None else self.usage
+
+    @property
+    def chatflow_type(self) -> str:
+        """The row's ``type``: ``flow_type``, else CHATFLOW / AGENTFLOW / MULTIAGENT from ``kind``."""
+        return self.flow_type or _TYPES[self.kind]
+
+    def agentflow_nodes(self) -> list[AgentflowNode]:
+        """The nodes after Start: ``nodes``, or the single captured node ``node`` names."""
+        if self.nodes is not None:
+            return list(self.nodes)
+        if self.node == "agent":
+            system = "You are a helpful assistant with a calculator."
+            return [Agent(label="Calculator Agent", system=system, tools=list(self.used_tools or []),
+                          memory_settings=self.memory_settings)]  # fmt: skip
+        return [LLM(label="Translator", memory_settings=self.memory_settings)]

@@ -18,26 +18,58 @@ from .turn import (
     token_steps,
 )
 
-__all__ = ["api_columns", "events", "result"]
+__all__ = ["api_columns", "events", "result", "supervisor_step", "worker_step"]
+
+
+def supervisor_step(next_agent: str, instructions: str, team: list[str]) -> dict[str, Any]:
+    """A Supervisor's reasoning step: it routes to ``next_agent`` (a worker's name, lower case, or FINISH).
+
+    Its ``state`` is its whole output and its ``nodeId`` is empty: the supervisor sends no message.
+    """
+    state = {"next": next_agent, "instructions": instructions, "team_members": ", ".join(team)}
+    return {"agentName": "Supervisor", "messages": [], "next": next_agent, "instructions": instructions,
+            "usedTools": [], "sourceDocuments": [], "artifacts": [], "state": state, "nodeId": ""}  # fmt: skip
+
+
+def worker_step(
+    name: str,
+    message: str,
+    node_id: str,
+    *,
+    used_tools: list[dict[str, Any]] | None = None,
+    source_documents: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A Worker's step: one message; ``[null]`` for each payload its message does not carry, as Flowise
+    flattens ``message.additional_kwargs?.usedTools`` (and sources, artifacts) over the worker's messages."""
+    nothing: list[Any] = [None]
+    return {"agentName": name, "messages": [message], "usedTools": used_tools or nothing,
+            "sourceDocuments": source_documents or nothing, "artifacts": nothing, "state": {},
+            "nodeId": node_id}  # fmt: skip
 
 
 def _steps(turn: Turn) -> list[dict[str, Any]]:
-    if turn.flow.agent_reasoning is not None:
-        return turn.flow.agent_reasoning
-    empty: dict[str, Any] = {"usedTools": [], "sourceDocuments": [], "artifacts": [], "state": {}}
+    """The scripted steps, else Supervisor -> Worker -> Supervisor (FINISH), the worker answering."""
+    flow = turn.flow
+    if flow.agent_reasoning is not None:
+        return flow.agent_reasoning
+    docs = flow.source_documents if isinstance(flow.source_documents, list) else None
     return [
-        {"agentName": "Supervisor", "messages": [], "next": "Worker", "instructions": "Answer the question.", **empty,
-         "nodeId": "supervisorAgent_0"},
-        {"agentName": "Worker", "messages": [turn.text], **empty, "nodeId": "workerAgent_0"},
-    ]  # fmt: skip
+        supervisor_step("worker", "worker: answer the user", ["worker"]),
+        worker_step("Worker", turn.text, "worker_0", used_tools=flow.used_tools, source_documents=docs),
+        supervisor_step("FINISH", "FINISH: answer the user", ["worker"]),
+    ]
 
 
-def _next_agent(turn: Turn, index: int, step: dict[str, Any]) -> str | None:
+def _next_agent(turn: Turn, index: int, step: dict[str, Any], steps: list[dict[str, Any]]) -> str | None:
+    """``nextAgent``: the label of the agent a step routes to (``mapNameToLabel``), unless it finishes."""
     scripted = turn.flow.next_agents
     if scripted is not None:
         return scripted[index] if index < len(scripted) else None
     nxt = step.get("next")
-    return nxt if isinstance(nxt, str) and nxt not in ("", "FINISH", "END") else None
+    if not isinstance(nxt, str) or nxt in ("", "FINISH", "END"):
+        return None
+    names = (s.get("agentName") for s in steps)
+    return next((n for n in names if isinstance(n, str) and n.lower() == nxt.lower()), nxt)
 
 
 def _totals(turn: Turn) -> list[tuple[str, Any]]:
@@ -50,8 +82,9 @@ def events(turn: Turn) -> Iterator[Step]:
     """``start`` (the reasoning array), (``agentReasoning``, ``nextAgent``)*, one token, totals; or ``abort``."""
     flow = turn.flow
     yield from delay(flow.first_token_delay)
+    steps = _steps(turn)
     try:
-        for index, step in enumerate(_steps(turn)):
+        for index, step in enumerate(steps):
             if index:
                 yield from delay(flow.token_delay)
             turn.check_abort()
@@ -59,7 +92,7 @@ def events(turn: Turn) -> Iterator[Step]:
             if index == 0 and flow.start_data is not None:
                 yield Event("start", list(turn.agent_reasoning))
             yield Event("agentReasoning", list(turn.agent_reasoning))
-            label = _next_agent(turn, index, step)
+            label = _next_agent(turn, index, step, steps)
             if label is not None:
                 yield Event("nextAgent", label)
         yield from token_steps(turn, [turn.text])

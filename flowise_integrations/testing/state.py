@@ -7,9 +7,11 @@ import threading
 import uuid
 from typing import Any
 
+from .executions import ExecutionStore
 from .flow import FakeFlow
-from .records import RecordedRequest
+from .records import RecordedRequest, js_now_iso
 from .turn import Run
+from .versions import ServerProfile
 
 __all__ = ["ServerState"]
 
@@ -19,14 +21,16 @@ class ServerState:
 
     def __init__(self, version: str, api_key: str | None) -> None:
         self.version = version
+        self.profile = ServerProfile(version)
         self.api_key = api_key
         self.credential_id = str(uuid.uuid4())
         self.workspace_id = str(uuid.uuid4())
         self.lock = threading.RLock()
         self.flows: dict[str, FakeFlow] = {}
+        self.flow_dates: dict[str, str] = {}
         self.requests: list[RecordedRequest] = []
         self.chat_messages: list[dict[str, Any]] = []
-        self.executions: dict[str, dict[str, Any]] = {}
+        self.executions = ExecutionStore(self.workspace_id)
         self._runs: dict[str, Run] = {}
         self._http_errors_served: dict[str, int] = {}
 
@@ -35,6 +39,7 @@ class ServerState:
         flow_id = flow.id or str(uuid.uuid4())
         with self.lock:
             self.flows[flow_id] = copy.copy(flow)
+            self.flow_dates.setdefault(flow_id, js_now_iso()[:-4] + "000Z")
         return flow_id
 
     def record(self, request: RecordedRequest) -> None:
@@ -75,6 +80,17 @@ class ServerState:
         """Append chat-message rows."""
         with self.lock:
             self.chat_messages.extend(rows)
+
+    def clear_last_action(self, chat_id: str, session_id: str) -> None:
+        """A resumed run takes the ``action`` off the newest message of its chat or session that has one."""
+        with self.lock:
+            newest: dict[str, Any] | None = None
+            for row in self.chat_messages:
+                mine = row["chatId"] == chat_id or row["sessionId"] == session_id
+                if mine and row.get("action") and (newest is None or row["createdDate"] >= newest["createdDate"]):
+                    newest = row
+            if newest is not None:
+                newest["action"] = None
 
     def session_rows(self, flow_id: str, session_id: str) -> list[dict[str, Any]]:
         """Stored messages of one memory session, oldest first."""

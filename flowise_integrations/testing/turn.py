@@ -82,6 +82,18 @@ class Turn:
     agent_reasoning: list[dict[str, Any]] = field(default_factory=list)
     executed_data: list[dict[str, Any]] = field(default_factory=list)
     reason_content: dict[str, Any] | None = None
+    past_rows: list[dict[str, Any]] = field(default_factory=list)
+    """The session's stored chat-message rows, oldest first (agentflow memory and resumes)."""
+    executions: Any = None
+    """The server's :class:`~.executions.ExecutionStore` (agentflows)."""
+    user_content: str | None = None
+    """What the stored user message says, when not the question (agentflows: form text, resume feedback)."""
+    action: dict[str, Any] | None = None
+    """The ``action`` this run ends with (a stopped agentflow's ``humanInputAction``)."""
+    last_output: dict[str, Any] | None = None
+    """The last executed node's output (agentflows: what the stored api message keeps)."""
+    profile: Any = None
+    """The server's :class:`~.versions.ServerProfile` (per-version behaviour)."""
 
     def check_abort(self) -> None:
         """Raise :class:`FlowAborted` if an abort arrived; classic chatflows never see the signal."""

@@ -19,8 +19,10 @@ __all__ = [
     "Undefined",
     "error_body",
     "express_etag",
+    "global_headers",
     "http_date",
     "js_json",
+    "js_number",
     "reason_phrase",
     "send_reply",
     "sse_event",
@@ -51,7 +53,7 @@ HEARTBEAT: Final = b":heartbeat\n\n"
 _escape = json.encoder.encode_basestring  # escapes exactly like JSON.stringify (non-ASCII kept raw)
 
 
-def _js_number(value: float) -> str:
+def js_number(value: float) -> str:
     """``Number.prototype.toString`` for a finite double (shortest round-trip digits, JS exponent rules)."""
     if value == 0:
         return "0"
@@ -87,7 +89,7 @@ def _encode(value: Any, out: list[str]) -> None:
     elif isinstance(value, int):
         out.append(str(value))
     elif isinstance(value, float):
-        out.append(_js_number(value) if math.isfinite(value) else "null")
+        out.append(js_number(value) if math.isfinite(value) else "null")
     elif isinstance(value, Mapping):
         out.append("{")
         first = True
@@ -119,9 +121,16 @@ def js_json(value: Any) -> bytes:
     return "".join(out).encode("utf-8", "backslashreplace")  # lone surrogates -> \\udxxx, as V8 does
 
 
-def sse_event(event: str, data: Any = UNDEFINED, duration: Any = UNDEFINED) -> bytes:
-    """One SSE frame exactly as ``SSEStreamer`` writes it: ``message:\\ndata:<json>\\n\\n``."""
-    return b"message:\ndata:" + js_json({"event": event, "data": data, "duration": duration}) + b"\n\n"
+_NO_COLON_BEFORE_3_1_2: Final = frozenset({"end", "error", "abort"})
+
+
+def sse_event(event: str, data: Any = UNDEFINED, duration: Any = UNDEFINED, *, colon: bool = True) -> bytes:
+    """One SSE frame exactly as ``SSEStreamer`` writes it: ``message:\\ndata:<json>\\n\\n``.
+
+    ``colon=False`` is the pre-3.1.2 dialect: ``end``, ``error`` and ``abort`` open with ``message`` (no colon).
+    """
+    opener = b"message\ndata:" if not colon and event in _NO_COLON_BEFORE_3_1_2 else b"message:\ndata:"
+    return opener + js_json({"event": event, "data": data, "duration": duration}) + b"\n\n"
 
 
 def express_etag(body: bytes) -> str:
@@ -148,15 +157,21 @@ _GLOBAL_HEADERS: Final = (
     ("Content-Security-Policy", "frame-ancestors 'self'"),
     ("X-Frame-Options", "SAMEORIGIN"),
 )
+_VARY_ONLY: Final = _GLOBAL_HEADERS[:1]
 
 
-def sse_head() -> Head:
+def global_headers(frame_headers: bool = True) -> tuple[tuple[str, str], ...]:
+    """Headers every reply carries: ``Vary``, plus the iframe guards of 3.1.3+ (``frame_headers``)."""
+    return _GLOBAL_HEADERS if frame_headers else _VARY_ONLY
+
+
+def sse_head(frame_headers: bool = True) -> Head:
     """The status line and headers the prediction controller flushes before streaming."""
     return Head(
         200,
         "OK",
         (
-            *_GLOBAL_HEADERS,
+            *global_headers(frame_headers),
             ("Content-Type", "text/event-stream"),
             ("Cache-Control", "no-cache"),
             ("Connection", "keep-alive"),
@@ -175,9 +190,10 @@ def send_reply(
     keep_alive: bool = True,
     extra: Iterable[tuple[str, str]] = (),
     etag: bool = True,
+    frame_headers: bool = True,
 ) -> tuple[Head, Chunk]:
     """Express ``res.send``: global headers, ``extra``, Content-Type/Length, weak ETag, then Node's own."""
-    headers = [*_GLOBAL_HEADERS, *extra]
+    headers = [*global_headers(frame_headers), *extra]
     if not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", content_type))
     headers.append(("Content-Length", str(len(body))))

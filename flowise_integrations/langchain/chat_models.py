@@ -19,7 +19,7 @@ from typing_extensions import Self
 
 from flowise_integrations._version import __version__
 from flowise_integrations.client import AsyncFlowiseClient, FlowiseClient
-from flowise_integrations.conversation import to_prediction_input
+from flowise_integrations.conversation import ConversationInput, to_prediction_input
 from flowise_integrations.errors import FlowiseError
 from flowise_integrations.events import TokenEvent
 from flowise_integrations.hitl import Interrupt
@@ -242,7 +242,10 @@ class ChatFlowise(BaseChatModel, FlowiseConnection):
             override = {**self.override_config, **(override or {})}
         bridge = self.langgraph_interrupts and _langgraph.in_graph()
         resume = self._resume(messages, kwargs.pop("resume", _MISSING), kwargs.pop("interrupt", None), bridge)
-        conversation = to_prediction_input(to_turns(messages), server_memory=session_id is not None)
+        if resume is not None and resume.interrupt is not None:  # the stop knows its chat: nothing else is sent
+            conversation = ConversationInput(question="")
+        else:
+            conversation = to_prediction_input(to_turns(messages), server_memory=session_id is not None)
         history = conversation.history or None
         if session_id is None and chat_id is not None and history:  # Flowise's memory must not repeat the history
             session_id = memory_session(chat_id, conversation.question, history)

@@ -263,7 +263,8 @@ def _ask_langchain(client: FlowiseClient, question: Question, console: Console) 
     )
     final: Any = None
     try:
-        with _closed_after(model.stream([HumanMessage(question.text)], chat_id=question.chat_id)) as chunks:
+        chunks = model.stream([HumanMessage(question.text)], chat_id=question.chat_id, deadline=client.deadline)
+        with _closed_after(chunks):
             for chunk in chunks:
                 if console.json_lines:
                     record: dict[str, Any] = {"via": "langchain", "text": chunk.text}
@@ -292,7 +293,8 @@ def _ask_llama_index(client: FlowiseClient, question: Question, console: Console
     last: Any = None
     try:
         messages = [ChatMessage(role="user", content=question.text)]
-        with _closed_after(llm.stream_chat(messages, chat_id=question.chat_id)) as responses:
+        responses = llm.stream_chat(messages, chat_id=question.chat_id, deadline=client.deadline)
+        with _closed_after(responses):
             for response in responses:
                 if console.json_lines:
                     record: dict[str, Any] = {"via": "llama-index", "text": response.delta or ""}
@@ -346,8 +348,6 @@ def make_client(args: argparse.Namespace) -> FlowiseClient:
 def cmd_chat(args: argparse.Namespace, console: Console) -> int:
     if not args.chatflow:
         raise CliError("--chatflow (or FLOWISE_CHATFLOW_ID) is required", EXIT_USAGE)
-    if args.deadline is not None and args.via != "core":
-        raise CliError("--deadline works with --via core only (the wings have no deadline option yet)", EXIT_USAGE)
     missing = missing_extra(args.via)
     if missing is not None:
         raise missing
@@ -497,7 +497,7 @@ def _server_options() -> argparse.ArgumentParser:
     )
     common.add_argument("--api-key", default=None, help="the Flowise API key (env FLOWISE_API_KEY)")
     common.add_argument("--timeout", type=_positive, default=60.0, help="seconds one read may wait (default 60)")
-    common.add_argument("--deadline", type=_positive, default=None, help="seconds for the whole call (default none)")
+    common.add_argument("--deadline", type=_positive, default=None, help="seconds for the whole call (default: none)")
     common.add_argument("--json", action="store_true", help="print JSON Lines only (one object per line)")
     return common
 

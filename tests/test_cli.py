@@ -100,6 +100,7 @@ def server() -> Iterator[Server]:
             )
         ),
     }
+    flows["deadline"] = fake.add_flow(FakeFlow(tokens=["tick "] * 1000, token_delay=0.02))
     for via in VIAS:  # one slow flow per test that interrupts a run, so their aborts cannot be confused
         for case in ("sigint", "pipe"):
             slow = FakeFlow(kind="agentflow", tokens=["tick "] * 1000, token_delay=0.02)
@@ -273,6 +274,15 @@ def test_every_server_side_failure_is_one_clear_line(
     assert one_error_line(result).startswith(message)
 
 
+@pytest.mark.parametrize("via", VIAS)
+def test_a_missed_deadline_is_one_line_through_every_layer(server: Server, via: str) -> None:
+    _, base_url, flows = server
+    result = run("chat", "go", "--base-url", base_url, "--chatflow", flows["deadline"], "--deadline", "1", "--via", via)
+    assert result.returncode == EXIT_UNREACHABLE, result.stderr
+    assert one_error_line(result).startswith("error: FlowiseTimeoutError:")
+    assert "tick" in result.stdout  # what arrived before the deadline was shown
+
+
 def html_page(status: str) -> Callable[[Conn], None]:
     page = b"<!DOCTYPE html><html><head><title>Not Flowise</title></head><body>" + b"<p>an app</p>\n" * 500
     page += b"</body></html>"
@@ -305,7 +315,6 @@ def test_a_server_that_answers_html_is_a_one_line_protocol_error(status: str, su
         (["chat", "hi", "--chatflow", "f", "--timeout", "soon"], "not a number"),
         (["chat", "hi", "--chatflow", "f", "--deadline", "-1"], "must be a positive number of seconds"),
         (["chat", "hi", "--chatflow", "f", "--base-url", "ftp://nope"], "base_url must start with http://"),
-        (["chat", "hi", "--chatflow", "f", "--via", "langchain", "--deadline", "5"], "--via core only"),
         (["ping", "--timeout", "nan"], "must be a positive number of seconds"),
         (["nonsense"], "invalid choice"),
     ],

@@ -362,8 +362,6 @@ def run_agent(
         extra_tokens = (tool_usage.get("total_tokens", 0) if calls else 0) + (
             answer_usage.get("total_tokens", 0) if calls else 0
         )
-    if human_input is not None:
-        extra["humanInput"] = human_input
     text, tokens, owner = _answer(rt, answer)
     reason = yield from _call(rt, node, tokens, owner, streamed, "Agent")
     if is_last and not streamed:
@@ -406,10 +404,13 @@ def run_agent(
     kwargs = {k: v for k, v in (("artifacts", flow.artifacts if owner else None),
                                 ("fileAnnotations", flow.file_annotations if owner else None),
                                 ("usedTools", used)) if v}  # fmt: skip
+    node_input = {"messages": messages, **_inputs(rt, node, "agent", extra)}
+    if human_input is not None:
+        node_input["humanInput"] = human_input
     result = {
         "id": node.id,
         "name": "agentAgentflow",
-        "input": {"messages": messages, **_inputs(rt, node, "agent", extra)},
+        "input": node_input,
         "output": output,
         "state": dict(rt.state),
         "chatHistory": _chat_history(rt, node, input_value, text, kwargs),

@@ -14,7 +14,7 @@ from flowise_integrations.discovery import FlowInfo, prediction_refusal
 from ._connection import FlowiseConnection
 from .tools import FlowiseTool
 
-__all__ = ["FlowFilter", "FlowiseToolkit"]
+__all__ = ["FlowFilter", "FlowiseToolkit", "tool_names"]
 
 FlowFilter = Iterable[str] | Callable[[FlowInfo], bool]
 """Flows to pick: ids, names or tool names; or a predicate over :class:`~flowise_integrations.FlowInfo`."""
@@ -28,6 +28,15 @@ def _matcher(selection: FlowFilter) -> Callable[[FlowInfo, str], bool]:
         raise TypeError("include/exclude take a list of ids or names (or a predicate), not one string")
     wanted = set(selection)
     return lambda flow, name: bool({flow.id, flow.name, name} & wanted)
+
+
+def tool_names(flows: Sequence[FlowInfo]) -> dict[str, str]:
+    """Flow id -> its tool's name, unique; clashes are numbered in creation order, so a name never moves to
+    another flow when one is edited (Flowise lists the most recently updated first)."""
+    names: dict[str, str] = {}
+    for flow in sorted(flows, key=lambda f: (f.created_date or "", f.id)):
+        names[flow.id] = flow.suggested_tool_name(names.values())
+    return names
 
 
 def _named(selection: FlowFilter | None) -> set[str]:
@@ -127,9 +136,9 @@ class FlowiseToolkit(BaseToolkit, FlowiseConnection):
     def _with_flows(self, flows: list[FlowInfo], include: FlowFilter | None, exclude: FlowFilter | None) -> Self:
         named = _named(include)
         chosen: list[FlowInfo] = []
-        taken: list[str] = []
+        names = tool_names(flows)
         for flow in flows:
-            name = flow.suggested_tool_name(taken)
+            name = names[flow.id]
             if include is not None and not _matcher(include)(flow, name):
                 continue
             if exclude is not None and _matcher(exclude)(flow, name):
@@ -140,7 +149,6 @@ class FlowiseToolkit(BaseToolkit, FlowiseConnection):
                     raise ValueError(f"cannot make a tool of this flow: {refusal}")
                 continue
             chosen.append(flow)
-            taken.append(name)
         self.flows = chosen
         self._tools = None
         return self
@@ -153,12 +161,10 @@ class FlowiseToolkit(BaseToolkit, FlowiseConnection):
 
     def _build_tools(self) -> Iterable[FlowiseTool]:
         connection = self._connection_fields()
-        taken: list[str] = []
+        names = tool_names(self.flows)
         for flow in self.flows:
-            name = flow.suggested_tool_name(taken)
-            taken.append(name)
             tool = FlowiseTool(
-                name=name,
+                name=names[flow.id],
                 description=flow.tool_description,
                 chatflow_id=flow.id,
                 flow=flow,

@@ -199,3 +199,15 @@ async def test_copies_and_pickles_start_without_connections(
         assert "unpickleable" not in caplog.text
         llm.close()
         await llm.aclose()
+
+
+@pytest.mark.parametrize("aio", [False, True], ids=["stream_chat", "astream_chat"])
+async def test_a_recovered_answer_says_so(aio: bool) -> None:
+    fake = FakeFlowise(api_key="workspace-key")
+    flow = fake.add_flow(FakeFlow(answer=ANSWER, lose_tokens=True))  # queue mode's bug: metadata + end, no token
+    llm = _llm(fake, flow, api_key="workspace-key")
+    responses = [r async for r in await llm.astream_chat(CONVERSATION)] if aio else list(llm.stream_chat(CONVERSATION))
+    final = responses[-1]
+    assert final.message.content == ANSWER  # completed from the message Flowise stored
+    assert final.additional_kwargs["recovered"] is True and final.raw["recovered"] is True
+    assert "".join(r.delta or "" for r in responses) == ANSWER

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 from ._version import __version__
 from .client import FlowiseClient
@@ -490,8 +490,15 @@ def _positive(value: str) -> float:
     return number
 
 
-def _server_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage itself is in ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def _server_options() -> _Parser:
+    common = _Parser(add_help=False)
     common.add_argument(
         "--base-url", default=None, help="the Flowise server root (env FLOWISE_BASE_URL; default http://localhost:3000)"
     )
@@ -532,14 +539,14 @@ def _exit_codes_text() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="flowise-integrations",
         description="Chat with a Flowise chatflow or agentflow, list a server's flows, ping it, or run the demo.",
         epilog=_exit_codes_text(),
         formatter_class=formatter,
     )
     parser.add_argument("--version", action="version", version=f"flowise-integrations {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{chat,flows,ping,demo}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{chat,flows,ping,demo}", parser_class=_Parser)
     common = _server_options()
 
     chat = sub.add_parser(

@@ -109,6 +109,6 @@ def test_without_handle_tool_error_the_failure_reaches_the_developer(fake: FakeF
 def test_flowise_extras_reach_langgraph_custom_stream(fake: FakeFlowise) -> None:
     kit, ids = toolkit(fake)
     agent = create_agent(ScriptedAgentModel(calls=CALLS[:1]), kit.get_tools())
-    custom = [c for c in agent.stream({"messages": [HumanMessage("Refunds?")]}, stream_mode="custom")]
+    custom = list(agent.stream({"messages": [HumanMessage("Refunds?")]}, stream_mode="custom"))
     assert [c["event"] for c in custom] == ["flowise_source_documents", "flowise_metadata"]
     assert custom[0]["chatflow_id"] == ids["refund_policy"] and custom[0]["data"][0]["page_content"]

@@ -3,6 +3,7 @@ LangGraph bridge (a Flowise stop is LangGraph's ``interrupt``; ``Command(resume=
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,7 @@ def review_flow(fake: FakeFlowise, *, stops: int = 1) -> str:
     nodes = [LLM(id="llmAgentflow_0", label="Drafter", answer="Draft: hi."), *reviews,
              LLM(id="llmAgentflow_1", label="Sender", answer="Sent."), DirectReply(message="Discarded.")]  # fmt: skip
     chain = ["startAgentflow_0", "llmAgentflow_0", *(r.id for r in reviews)]
-    edges: list[Any] = [(a, b) for a, b in zip(chain, chain[1:], strict=False)]
+    edges: list[Any] = list(itertools.pairwise(chain))
     edges[-1] = (*edges[-1], 0) if len(chain) > 3 else edges[-1]
     last = reviews[-1].id
     edges += [(last, "llmAgentflow_1", 0), *((r.id, "directReplyAgentflow_0", 1) for r in reviews)]

@@ -58,8 +58,9 @@ def _start_inputs(flow: FakeFlow) -> dict[str, Any]:
 
 def _node_inputs(node: Any) -> dict[str, Any]:
     if isinstance(node, Agent):
-        tools = [{"agentSelectedTool": t.get("tool") or "tool", "agentSelectedToolRequiresHumanInput": node.approval}
-                 for t in node.tools]  # fmt: skip
+        names = dict.fromkeys(t.get("tool") or "tool" for t in node.tools)
+        tools = [{"agentSelectedTool": name, "agentSelectedToolRequiresHumanInput": True if node.approval else "",
+                  "agentSelectedToolConfig": {"agentSelectedTool": name}} for name in names]  # fmt: skip
         return {"agentModel": "chatOpenAI", "agentTools": tools, "agentEnableMemory": node.memory}
     if isinstance(node, HumanInput):
         return {"humanInputDescriptionType": "fixed", "humanInputDescription": node.description,

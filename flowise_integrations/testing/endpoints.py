@@ -53,14 +53,13 @@ class Endpoints:
         profile, query = self.state.profile, request.query
         page, limit = -1, -1
         if profile.paged_lists:
+            values = {}
             for name in ("page", "limit"):
                 value = _int(query.get(name)) if query.get(name) else -1
-                if value is not None and value < 0:
+                if value is not None and value < 0 and query.get(name):
                     return self.error(request, 412, f"Error: {name} cannot be negative!")
-                if name == "page":
-                    page = value if value is not None else -1
-                else:
-                    limit = value if value is not None else -1
+                values[name] = -1 if value is None else value
+            page, limit = values["page"], values["limit"]
         with self.state.lock:
             ids = list(self.state.flows)
             rows = [self._row(flow_id) for flow_id in ids]

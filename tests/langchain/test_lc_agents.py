@@ -10,12 +10,13 @@ from _agent_support import ScriptedAgentModel
 from _langchain_support import transport_clients
 from langchain.agents import create_agent
 from langchain_core.documents import Document
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import create_react_agent
 
 from flowise_integrations.discovery import FlowInfo, FormField
-from flowise_integrations.langchain import FlowiseToolkit
+from flowise_integrations.langchain import ChatFlowise, FlowiseToolkit
 from flowise_integrations.testing import FakeFlow, FakeFlowise
 
 pytestmark = [
@@ -112,3 +113,24 @@ def test_flowise_extras_reach_langgraph_custom_stream(fake: FakeFlowise) -> None
     custom = list(agent.stream({"messages": [HumanMessage("Refunds?")]}, stream_mode="custom"))
     assert [c["event"] for c in custom] == ["flowise_source_documents", "flowise_metadata"]
     assert custom[0]["chatflow_id"] == ids["refund_policy"] and custom[0]["data"][0]["page_content"]
+
+
+def test_chatflowise_extras_reach_custom_stream_and_recovered_answers_say_so() -> None:
+    fake = FakeFlowise(api_key="key")
+    docs = fake.add_flow(FakeFlow(answer="From the docs.", source_documents=DOCS))
+    lost = fake.add_flow(FakeFlow(lose_tokens=True, answer="The stored answer."))  # queue mode lost the tokens
+    clients = {"api_key": "key", **transport_clients(fake)}
+    llm, recovering = ChatFlowise(model=docs, **clients), ChatFlowise(model=lost, streaming=True, **clients)
+
+    def node(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [llm.invoke(state["messages"]), recovering.invoke(state["messages"])]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("flowise", node)
+    graph.add_edge(START, "flowise")
+    app = graph.compile()
+    seen = list(app.stream({"messages": [HumanMessage("hi")]}, stream_mode=["custom", "values"]))
+    custom = [item for mode, item in seen if mode == "custom"]
+    assert ("flowise_source_documents", docs) in [(c["event"], c["chatflow_id"]) for c in custom]
+    final = [item for mode, item in seen if mode == "values"][-1]["messages"][-1]
+    assert final.content == "The stored answer." and final.response_metadata["recovered"] is True

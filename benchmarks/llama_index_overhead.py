@@ -15,7 +15,12 @@ The metric is the client's CPU time per token (``time.process_time``: the server
 waits are excluded); wall time is shown too. Goals: every FlowiseLLM streaming method <= 2.2x the floor and
 <= 0.3x ``OpenAILike`` (same flavour: sync against ``stream_chat``, async against ``astream_chat``).
 
-Run: ``python benchmarks/llama_index_overhead.py [--tokens 2000] [--samples 9]``
+Then the one-off cost of ``FlowiseToolSpec`` for a server of ``--flows`` flows (one in five a form-input
+agentflow): discovery (``from_server``: one ``GET /api/v1/chatflows`` + parsing, beside the core's own
+``list_flows(details=False)``), the first ``to_tool_list()`` (each flow's argument model is built once), and
+``with_session(...).to_tool_list()``, what a multi-user app pays per request.
+
+Run: ``python benchmarks/llama_index_overhead.py [--tokens 2000] [--samples 9] [--flows 50]``
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from pydantic import PrivateAttr
 
 from flowise_integrations import AsyncFlowiseClient, FlowiseClient
 from flowise_integrations.events import TokenEvent
-from flowise_integrations.llama_index import FlowiseLLM
+from flowise_integrations.llama_index import FlowiseLLM, FlowiseToolSpec
 
 MESSAGES = [ChatMessage(role="user", content="hi")]
 GOAL_FLOOR = 2.2
@@ -125,10 +130,71 @@ async def llm_async(responses: Any) -> int:
     return sum([1 async for r in await responses if r.delta])
 
 
+FORM_FIELDS = [
+    {"type": "string", "label": "Name", "name": "name", "addOptions": ""},
+    {"type": "number", "label": "Age", "name": "age", "addOptions": ""},
+    {"type": "options", "label": "Plan", "name": "plan", "addOptions": [{"option": "basic"}, {"option": "pro"}]},
+]
+
+
+def toolspec_costs(n_flows: int, samples: int) -> None:
+    """CPU and wall milliseconds (medians) of building tools for a server of ``n_flows`` flows."""
+    flows: dict[str, dict[str, object]] = {
+        f"flow{i}": (
+            {"kind": "agentflow", "name": f"Sign-up form {i}", "input_type": "form", "form_fields": FORM_FIELDS,
+             "form_description": f"Registers customer kind {i}."}
+            if i % 5 == 0
+            else {"name": f"Support flow {i}", "description": f"Answers questions about topic {i}."}
+        )
+        for i in range(n_flows)
+    }  # fmt: skip
+    with flowise_server(**flows) as server:
+        client = FlowiseClient(server.base_url)
+        listed = client.list_flows(details=False)
+        shared = FlowiseToolSpec(listed, base_url=server.base_url)
+        shared.to_tool_list()
+
+        def discover() -> int:
+            spec = FlowiseToolSpec.from_server(server.base_url)
+            spec.close()
+            return len(spec.flows)
+
+        def fresh_client() -> int:
+            with FlowiseClient(server.base_url) as new:
+                return len(new.list_flows(details=False))
+
+        steps: dict[str, Callable[[], int]] = {
+            "core list_flows(details=False)": lambda: len(client.list_flows(details=False)),
+            "core, new client + list_flows": fresh_client,
+            "FlowiseToolSpec.from_server": discover,
+            "first to_tool_list()": lambda: len(FlowiseToolSpec(listed, base_url=server.base_url).to_tool_list()),
+            "with_session(...).to_tool_list()": lambda: len(shared.with_session("user-1").to_tool_list()),
+        }
+        cpu: dict[str, list[float]] = {name: [] for name in steps}
+        wall: dict[str, list[float]] = {name: [] for name in steps}
+        for name, build in steps.items():
+            assert build() == n_flows, name
+        for _ in range(samples):
+            for name, build in steps.items():
+                gc.collect()
+                c0, w0 = time.process_time(), time.perf_counter()
+                build()
+                cpu[name].append((time.process_time() - c0) * 1e3)
+                wall[name].append((time.perf_counter() - w0) * 1e3)
+        client.close()
+        shared.close()
+    print(f"\nFlowiseToolSpec for {n_flows} flows ({n_flows // 5} of them forms): {samples} samples, medians\n")
+    print(f"{'step':38} {'CPU ms':>10} {'wall ms':>10} {'per flow µs':>12}")
+    for name in steps:
+        med = statistics.median(cpu[name])
+        print(f"{name:38} {med:10.2f} {statistics.median(wall[name]):10.2f} {med / n_flows * 1e3:12.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", type=int, default=2000)
     parser.add_argument("--samples", type=int, default=15)
+    parser.add_argument("--flows", type=int, default=50, help="flows of the server for the FlowiseToolSpec costs")
     args = parser.parse_args()
     tokens = [f" tok{i}" for i in range(args.tokens)]
     loop = asyncio.new_event_loop()
@@ -177,6 +243,7 @@ def main() -> None:
         http.close()
     loop.close()
     report(contenders, cpu, wall, len(tokens), args.samples)
+    toolspec_costs(args.flows, args.samples)
 
 
 def report(names: Any, cpu: dict[str, list[float]], wall: dict[str, list[float]], tokens: int, samples: int) -> None:

@@ -238,6 +238,7 @@ class FlowiseToolSpec(BaseToolSpec):
         self.abort_on_cancel = abort_on_cancel
         self._client_options: dict[str, Any] = {"timeout": timeout, "max_retries": max_retries, "headers": headers}
         self._clients = Clients(http_client, async_http_client)
+        self._metadata: dict[str, ToolMetadata] = {}  # per flow id, shared by with_session copies
         self.flows, self.skipped = _select(flows, include, exclude)
         self._names = _tool_names(self.flows)
         self.spec_functions = list(self._names.values())
@@ -283,6 +284,7 @@ class FlowiseToolSpec(BaseToolSpec):
         self.flows, self.skipped = _select(flows, include, exclude)
         self._names = _tool_names(self.flows)
         self.spec_functions = list(self._names.values())
+        self._metadata = {}
         return self
 
     def with_session(self, session_id: str | None, *, chat_id: str | None = None) -> FlowiseToolSpec:
@@ -340,11 +342,17 @@ class FlowiseToolSpec(BaseToolSpec):
             name = self._names[info.id]
             if wanted is not None and name not in wanted and info.id not in wanted:
                 continue
-            metadata = overrides.get(name) or ToolMetadata(
-                description=_description(info), name=name, fn_schema=_fn_schema(info, name)
-            )
+            metadata = overrides.get(name) or self._metadata_of(info, name)
             tools.append(FlowiseFlowTool(self, info, metadata))
         return tools
+
+    def _metadata_of(self, info: FlowInfo, name: str) -> ToolMetadata:
+        """A flow's tool metadata, built once (its argument model is the costly part)."""
+        metadata = self._metadata.get(info.id)
+        if metadata is None:
+            metadata = ToolMetadata(description=_description(info), name=name, fn_schema=_fn_schema(info, name))
+            self._metadata[info.id] = metadata
+        return metadata
 
 
 def _matches(info: FlowInfo, names: set[str], tool: str) -> bool:

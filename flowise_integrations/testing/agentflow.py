@@ -239,7 +239,6 @@ def _execute(rt: Runtime, starts: list[str], human: dict[str, Any] | None) -> Ge
             node_human = None
             if current_human is not None and node_id == current_human.get("startNodeId"):
                 node_human = current_human
-                rt.executed = [e for e in rt.executed if e.get("nodeId") != node_id]
             is_last = not rt.recursive and (
                 graph.is_leaf(node_id) or (current_human is None and isinstance(node, HumanInput))
             )
@@ -247,7 +246,8 @@ def _execute(rt: Runtime, starts: list[str], human: dict[str, Any] | None) -> Ge
             if isinstance(turn.question, str) and turn.question and isinstance(form, dict) and form:
                 raise FlowFailure("Question and form cannot be provided at the same time")
             run = yield from run_node(rt, node, _final_input(turn), is_last, node_human, action)
-            if node_human is not None:
+            if node_human is not None:  # the stopped entry goes only once the node ran (a failure keeps it)
+                rt.executed = [e for e in rt.executed if e.get("nodeId") != node_id]
                 current_human = None
             if isinstance(node, Iteration):
                 yield from _iterate(rt, node, run)

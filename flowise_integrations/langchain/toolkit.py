@@ -47,9 +47,10 @@ class FlowiseToolkit(BaseToolkit, FlowiseConnection):
     """One :class:`FlowiseTool` per flow of a Flowise server, for an agent to compose.
 
     Each tool is named from its flow (Flowise's own MCP tool name when set, else a valid name made from the
-    flow's name, unique), described from the flow's description, and takes ``question``, or a form-input
-    agentflow's fields. Flows that start from a webhook or a schedule cannot be called through the prediction
-    API: they are left out (naming one in ``include`` raises). The tools share one connection pool.
+    flow's name; a clash is numbered in creation order: see :func:`tool_names`), described from the flow's
+    description, and takes ``question``, or a form-input agentflow's fields. Flows that start from a webhook or a
+    schedule cannot be called through the prediction API: they are left out (naming one in ``include`` raises).
+    The tools share one connection pool; a failing flow is an error the agent reads (``handle_tool_error``).
 
     Example:
         ```python

@@ -131,9 +131,10 @@ class FlowiseTool(BaseTool, FlowiseConnection):
     # -- the call --------------------------------------------------------------------------------------------
 
     def _call(self, question: str | None, fields: dict[str, Any], config: RunnableConfig | None) -> _ToolCall:
-        model_session = fields.pop("session_id", None)  # ignored unless the developer allowed it
-        session = (model_session if self.allow_model_session else None) or None
-        session = session or configurable_of(config).get("flowise_session_id") or self.session_id
+        model_session = fields.pop("session_id", None)
+        if not self.allow_model_session:  # the model never saw it in the schema: an injection, or a guess
+            model_session = None
+        session = model_session or configurable_of(config).get("flowise_session_id") or self.session_id
         if not self.form_fields:
             if fields:
                 raise FlowiseToolInputError(f"unexpected argument(s) {sorted(fields)}: this tool takes 'question'")

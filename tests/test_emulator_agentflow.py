@@ -140,17 +140,19 @@ def test_abort_between_nodes_terminates_the_run(fake: FakeFlowise) -> None:
     )
     flow_id = fake.add_flow(flow)
     seen: list[tuple[str, Any]] = []
-    with httpx.Client(transport=fake.transport(), base_url=BASE) as http:
-        with http.stream("POST", f"/api/v1/prediction/{flow_id}", json={"question": "q", "chatId": "c-5",
-                                                                          "streaming": True}) as reply:  # fmt: skip
-            for line in reply.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                frame = json.loads(line[5:])
-                seen.append((frame["event"], frame.get("data")))
-                if frame["event"] == "nextAgentFlow" and frame["data"] == {"nodeId": "a", "nodeLabel": "A",
-                                                                            "status": "FINISHED"}:  # fmt: skip
-                    http.put(f"/api/v1/chatmessage/abort/{flow_id}/c-5")
+    body = {"question": "q", "chatId": "c-5", "streaming": True}
+    finished_a = {"nodeId": "a", "nodeLabel": "A", "status": "FINISHED"}
+    with (
+        httpx.Client(transport=fake.transport(), base_url=BASE) as http,
+        http.stream("POST", f"/api/v1/prediction/{flow_id}", json=body) as reply,
+    ):
+        for line in reply.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            frame = json.loads(line[5:])
+            seen.append((frame["event"], frame.get("data")))
+            if frame["event"] == "nextAgentFlow" and frame["data"] == finished_a:
+                http.put(f"/api/v1/chatmessage/abort/{flow_id}/c-5")
     assert ("nextAgentFlow", {"nodeId": "b", "nodeLabel": "B", "status": "TERMINATED"}) in seen
     assert seen[-3:] == [("agentFlowEvent", "TERMINATED"),
                          ("error", "Error: predictionsServices.buildChatflow - Flow execution was cancelled"),

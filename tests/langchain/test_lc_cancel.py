@@ -207,3 +207,23 @@ def test_ctrl_c_during_a_tool_call_aborts_its_session(fake: FakeFlowise) -> None
     with pytest.raises(KeyboardInterrupt):
         tool.invoke({"question": "go"})
     assert aborted(fake, flow) == ["user-7"]  # the run's chat is its session's
+
+
+# -- deadlines --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["field", "call"])
+def test_a_missed_deadline_raises_with_the_partial_answer(fake: FakeFlowise, make_llm: MakeLLM, where: str) -> None:
+    from flowise_integrations import FlowiseTimeoutError
+    from flowise_integrations.langchain import FlowiseModelTimeoutError
+
+    flow = fake.add_flow(FakeFlow(kind="agentflow", **SLOW))
+    llm = make_llm(flow, deadline=0.3) if where == "field" else make_llm(flow)
+    options = {} if where == "field" else {"deadline": 0.3}
+    received: list[str] = []
+    with pytest.raises(FlowiseModelTimeoutError) as caught:
+        for chunk in llm.stream("go", **options):
+            received.append(chunk.text)
+    assert isinstance(caught.value, FlowiseTimeoutError)
+    partial = caught.value.partial
+    assert partial is not None and partial.text and partial.text == "".join(received)

@@ -205,3 +205,15 @@ def test_2x_metadata_has_no_action_but_the_action_event_stays() -> None:
     meta = [json.loads(m)["data"] for m in re.findall(rb'data:(\{"event":"metadata"[^\n]*)\n\n', old + new)]
     assert ["action" in m for m in meta] == [False, True]
     assert old.count(b'"event":"action"') == new.count(b'"event":"action"') == 1
+
+
+def test_2x_chat_rows_have_no_execution_columns() -> None:
+    fake = FakeFlowise(version="2.2.8", api_key="k")
+    flow_id = fake.add_flow(FakeFlow(tokens=["x"]))
+    with httpx.Client(transport=fake.transport(), base_url="http://flowise.test") as http:
+        http.post(f"/api/v1/prediction/{flow_id}", json={"question": "hi", "chatId": "c"})
+        rows = http.get(f"/api/v1/chatmessage/{flow_id}", headers={"Authorization": "Bearer k"}).json()
+        unknown = http.get(f"/api/v1/chatmessage/{UNKNOWN}", headers={"Authorization": "Bearer k"})
+    assert [r["role"] for r in rows] == ["userMessage", "apiMessage"]
+    assert all(not {"executionId", "reasonContent", "execution"} & set(r) for r in rows)
+    assert unknown.json() == []  # 2.x does not check that the flow exists

@@ -18,6 +18,7 @@ __all__ = ["Endpoints"]
 _JSON: Final = "application/json; charset=utf-8"
 _UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.IGNORECASE)
 _TYPES_3X: Final = ("CHATFLOW", "AGENTFLOW", "MULTIAGENT", "ASSISTANT")
+_3X_COLUMNS: Final = ("executionId", "reasonContent")  # chat-message columns Flowise 3.0 added
 _EXECUTION_STATES: Final = ("INPROGRESS", "FINISHED", "ERROR", "TERMINATED", "TIMEOUT", "STOPPED")
 
 
@@ -112,8 +113,9 @@ class Endpoints:
     def chat_messages(self, request: RecordedRequest, flow_id: str) -> Reply:
         """``GET /chatmessage/{id}``: stored rows filtered like ``utilGetChatMessage``, with the execution."""
         state = self.state
+        modern = state.profile.workspaces  # 2.x: no workspace check, no executions
         with state.lock:
-            if flow_id not in state.flows:
+            if modern and flow_id not in state.flows:
                 return self.error(request, 500, "Error: chatMessagesService.getAllChatMessages - Unauthorized access")
             rows = [dict(r) for r in state.chat_messages if r["chatflowid"] == flow_id]
         q = request.query
@@ -126,6 +128,8 @@ class Endpoints:
         rows.sort(key=lambda r: str(r["createdDate"]))  # stable: same-millisecond rows keep insertion order
         if q.get("order") == "DESC":
             rows.reverse()
+        if not modern:
+            return self.json(request, [{k: v for k, v in r.items() if k not in _3X_COLUMNS} for r in rows])
         out = [{**r, "execution": state.executions.get(r["executionId"] or "")} for r in rows]
         return self.json(request, out)
 

@@ -22,11 +22,21 @@ __all__ = ["FakeFlowise"]
 
 
 class FakeFlowise:
-    """A protocol- and byte-faithful Flowise 3.1.x server emulator.
+    """A protocol- and byte-faithful Flowise server emulator (3.1.4 unless ``version`` says otherwise).
 
-    ``api_key`` is the workspace API key that protected endpoints (``GET /api/v1/chatmessage/...``) require;
-    ``None`` lets every request through the gate. The same app answers over :meth:`transport` /
-    :meth:`async_transport` (in-process, no sockets) and over a real loopback server (:meth:`serve`).
+    ``api_key`` is the workspace API key that protected endpoints (``GET /api/v1/chatflows``,
+    ``/chatmessage/...``, ``/executions``) require; ``None`` lets every request through the gate. The same app
+    answers over :meth:`transport` / :meth:`async_transport` (in-process, no sockets) and over a real loopback
+    server (:meth:`serve`).
+
+    ``version`` plays an older server's protocol (checked against real 2.2.8 captures): before 3.1.2, ``end``,
+    ``error`` and ``abort`` are framed ``message`` without a colon, there is no ``:heartbeat`` and ``metadata``
+    carries no ``action``; before 3.1.3, no ``Content-Security-Policy``/``X-Frame-Options`` headers; before
+    3.1.0, ``PUT /chatmessage/abort`` needs the workspace key and upstream key errors read "401 Invalid model
+    key or Incorrect local model configuration."; before 3.0.13, an unknown or malformed flow id is a 500 from
+    ``chatflowsService.getChatflowById``; before 3.0.4, ``GET /chatflows`` ignores ``page``/``limit``; 2.x lets
+    ``x-request-from: internal`` through the gate, lists every flow for ``?type=AGENTFLOW``, has no
+    ``/executions`` and no execution columns on chat messages. Agentflow v2 needs 3.0+ on a real server.
     """
 
     def __init__(self, version: str = "3.1.4", api_key: str | None = None) -> None:
@@ -133,6 +143,11 @@ class FakeFlowise:
             if not self._state.requests:
                 raise LookupError("FakeFlowise has not received any request")
             return self._state.requests[-1]
+
+    @property
+    def executions(self) -> list[dict[str, Any]]:
+        """Agentflow executions (``GET /api/v1/executions/{id}`` rows), most recently updated first."""
+        return self._state.executions.search({})
 
     @property
     def chat_messages(self) -> list[dict[str, Any]]:

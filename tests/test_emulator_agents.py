@@ -352,3 +352,31 @@ def _shape(value: Any) -> Any:
 
 def _assert_same_shape(got: Any, want: Any, what: str) -> None:
     assert _shape(got) == _shape(want), what
+
+
+def _drifted(make: Callable[[], FakeFlow], change: Callable[[FakeFlow], None]) -> Callable[[], FakeFlow]:
+    def build() -> FakeFlow:
+        flow = make()
+        change(flow)
+        return flow
+
+    return build
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("af_human_input_chat_stream_proceed", lambda f: setattr(f.nodes[2], "usage", (17, 20))),  # type: ignore[index]
+        ("af_human_input_session_nonstream_reject", lambda f: setattr(f.nodes[1], "feedback", False)),  # type: ignore[index]
+        ("af_tool_approval_stream_reject", lambda f: setattr(f.nodes[0], "tool_usage", (7, 4))),  # type: ignore[index]
+        ("af_loop_stream", lambda f: setattr(f.nodes[1], "max_loop_count", 3)),  # type: ignore[index]
+        ("multiagent_supervisor_nonstream", lambda f: f.agent_reasoning[1].update(usedTools=[])),  # type: ignore[index]
+    ],
+    ids=["usage", "feedback-switch", "tool-usage", "loop-count", "null-items"],
+)
+def test_the_comparison_catches_drift(name: str, change: Callable[[FakeFlow], None], monkeypatch: Any) -> None:
+    """Self-test: a script that differs from the real flow in one detail fails the replay."""
+    sequence = SEQUENCES[name]
+    monkeypatch.setitem(SEQUENCES, name, Sequence(_drifted(sequence.flow, change), sequence.steps))
+    with pytest.raises(AssertionError):
+        test_agent_sequence_matches_the_captures(name, "transport")

@@ -24,6 +24,7 @@ from llama_index.core.instrumentation import Dispatcher, get_dispatcher  # type:
 from llama_index.core.instrumentation.events import BaseEvent
 from pydantic import Field
 
+from flowise_integrations.hitl import Interrupt
 from flowise_integrations.models import AgentReasoningStep, Prediction, SourceDocument, Usage, UsedTool
 
 __all__ = [
@@ -78,13 +79,16 @@ class FlowiseAgentStepEvent(FlowiseInstrumentationEvent):
 
 
 class FlowiseMetadataEvent(FlowiseInstrumentationEvent):
-    """The call finished: the ids Flowise assigned, follow-up prompts, and usage when the flow reports it."""
+    """The call finished: the ids Flowise assigned, follow-up prompts, the billable usage when the flow reports
+    it, what a run stopped for a human asks (``interrupt``), and whether the answer was ``recovered``."""
 
     chat_id: str | None = None
     chat_message_id: str | None = None
     session_id: str | None = None
     follow_up_prompts: list[str] = Field(default_factory=list)
     usage: Usage | None = None
+    interrupt: Interrupt | None = None
+    recovered: bool = False
 
     @classmethod
     def class_name(cls) -> str:
@@ -137,5 +141,7 @@ class EventReporter:
             session_id=prediction.session_id,
             follow_up_prompts=prediction.follow_up_prompts,
             usage=prediction.usage,
+            interrupt=prediction.interrupt,
+            recovered=prediction.recovered,
             span_id=self._span_id,
         ))  # fmt: skip

@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from _llama_index_support import Collector
 from _replay import STOP_RESUME_PAIRS, Replay, billed, request_of
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from llama_index.core.base.response.schema import AsyncStreamingResponse, Response, StreamingResponse
 
 from flowise_integrations.hitl import Interrupt
-from flowise_integrations.llama_index import FlowiseLLM, FlowiseQueryEngine
+from flowise_integrations.llama_index import FlowiseLLM, FlowiseMetadataEvent, FlowiseQueryEngine
 
 pytestmark = pytest.mark.skipif(not STOP_RESUME_PAIRS, reason="no stop/resume captures recorded")
 
@@ -57,7 +58,9 @@ def usage_of(response: ChatResponse) -> tuple[int, int]:
 
 @pytest.mark.parametrize("aio", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize(("stop", "resume"), STOP_RESUME_PAIRS)
-async def test_llm_surfaces_the_stop_and_resumes_like_flowises_ui(stop: str, resume: str, aio: bool) -> None:
+async def test_llm_surfaces_the_stop_and_resumes_like_flowises_ui(
+    stop: str, resume: str, aio: bool, events: Collector
+) -> None:
     replay = Replay(stop, resume)
     llm = llm_for(stop, replay)
     streaming = bool(request_of(stop).get("streaming"))
@@ -72,6 +75,7 @@ async def test_llm_surfaces_the_stop_and_resumes_like_flowises_ui(stop: str, res
     interrupt = extra["interrupt"]
     assert isinstance(interrupt, Interrupt) and extra["finish_reason"] == "stopped"
     assert stopped.raw["interrupt"] == interrupt.model_dump(mode="json")
+    assert [e.interrupt for e in events.of(FlowiseMetadataEvent)] == [interrupt]  # for instrumentation too
     v2 = interrupt.protocol == "agentflow_v2"
     if v2:
         assert extra["agent_flow_status"] == "STOPPED" and interrupt.node_id

@@ -260,3 +260,21 @@ async def test_function_agent_uses_the_flows_and_survives_a_failing_one(
     assert results[0].tool_output.raw_output.source_documents  # the flow's sources reach the agent's events
     sessions = [b["overrideConfig"]["sessionId"] for f in ("rag", "broken") for b in predictions(fake, flows[f])]
     assert sessions == ["user-A", "user-A"]
+
+
+def test_the_key_never_shows() -> None:
+    protected = FakeFlowise(api_key="sk-workspace-secret")
+    flow = protected.add_flow(FakeFlow(name="Docs", api_key="sk-workspace-secret", error="boom"))
+    spec = FlowiseToolSpec(
+        [chat_flow(flow, "Docs")],
+        base_url="http://admin:pw-secret@flowise.test",
+        api_key="sk-workspace-secret",
+        http_client=httpx.Client(transport=protected.transport()),
+    )
+    (tool,) = spec.to_tool_list()
+    output = tool.call(question="hi")
+    assert protected.last_request.headers["authorization"] == "Bearer sk-workspace-secret"
+    shown = [repr(spec), str(vars(spec)), repr(spec.client), spec.base_url, str(tool.metadata), output.content,
+             repr(output), str(output.raw_input)]  # fmt: skip
+    for text in shown:
+        assert "sk-workspace-secret" not in text and "pw-secret" not in text

@@ -59,6 +59,16 @@ class TestChatFlowiseAgainstRealFlowise(ChatModelIntegrationTests):
         return state.flows["agentflow_v2_llm" if state.major >= 3 else "conversation_chain"]
 
     @property
+    def has_tool_calling(self) -> bool:
+        return False  # bind_tools raises on purpose: the flow owns its tools (declared, not auto-detected)
+
+    @property
+    def has_structured_output(self) -> bool:
+        # with_structured_output parses the flow's answer, and the fake LLM behind these flows answers canned
+        # text, never a schema's JSON; structured output is covered over the emulator (tests/langchain/)
+        return False
+
+    @property
     def returns_usage_metadata(self) -> bool:
         return False  # llm_chain is a classic chatflow: Flowise reports usage for agentflows only
 

@@ -223,13 +223,17 @@ def test_agentflow_stream_can_be_aborted(real_flowise: RealFlowiseState) -> None
     assert aborted
     assert elapsed < 5, f"40 tokens x 250 ms were not cut short ({elapsed:.1f} s)"
     assert tokens(events).startswith("slow0") and "slow39" not in tokens(events)
-    last = {e["event"]: e["data"] for e in events[-3:]}
-    if real_flowise.is_queue:  # the worker's events and the main server's error race over Redis
-        assert [e["event"] for e in events][-1] == "end" and set(last) == {"agentFlowEvent", "error", "end"}
+    names = [e["event"] for e in events]
+    if real_flowise.is_queue:
+        # the worker's `agentFlowEvent: ERROR` (through Redis) races the main server's `error`: before it, after
+        # it, or after `end` (then it is lost)
+        assert names[-1] == "end" and "error" in names[-3:]
+        statuses = [e["data"] for e in events if e["event"] == "agentFlowEvent"]
+        assert statuses[0] == "INPROGRESS" and statuses[1:] in ([], ["ERROR"])
     else:
-        assert [e["event"] for e in events][-3:] == ["agentFlowEvent", "error", "end"]
-    assert last["agentFlowEvent"] == "ERROR"
-    assert "This operation was aborted" in last["error"]
+        assert names[-3:] == ["agentFlowEvent", "error", "end"]
+        assert events[-3]["data"] == "ERROR"
+    assert "This operation was aborted" in next(e["data"] for e in events if e["event"] == "error")
     if real_flowise.fake_llm_log:  # Flowise dropped the upstream LLM stream too
         deadline = time.monotonic() + 3
         while (

@@ -20,6 +20,7 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from flowise_integrations.conversation import Turn, to_prediction_input
 from flowise_integrations.events import (
     AgentReasoningEvent,
+    CorrectionEvent,
     FlowiseEvent,
     SourceDocumentsEvent,
     ThinkingEvent,
@@ -182,14 +183,25 @@ class ResponseMapper(Generic[R]):
             new = self.reporter.steps(event.steps)  # type: ignore[union-attr]
             if new:
                 return self._make(self.text, "", self.thinking, {"thinking_delta": _steps_text(new)}, None)
+        elif cls is CorrectionEvent:  # the client replaced the streamed text with the answer Flowise stored
+            self.text = event.text  # type: ignore[union-attr]
+            return self._make(self.text, "", self.thinking, {"correction": event.data}, None)
         return None
 
     def final(self, prediction: Prediction, *, streaming: bool) -> R:
-        """The last response: the whole text, the extras in ``additional_kwargs``, the payload in ``raw``."""
+        """The last response: the whole text, the extras in ``additional_kwargs``, the payload in ``raw``.
+
+        Streamed, its ``delta`` is ``""``, unless the answer holds text no token carried (an Iteration ending a
+        flow streams none): then that text is the delta, so the deltas still join to the final text.
+        """
         self.reporter.finish(prediction)
-        text = self.text if streaming else prediction.text
-        thinking = self.thinking if streaming else prediction.thinking
-        return self._make(text, "" if streaming else None, thinking, extras(prediction), raw_payload(prediction))
+        if not streaming:
+            return self._make(prediction.text, None, prediction.thinking, extras(prediction), raw_payload(prediction))
+        text, delta = self.text, ""
+        if prediction.text != text and prediction.text.startswith(text):
+            text, delta = prediction.text, prediction.text[len(text) :]
+            self.text = text
+        return self._make(text, delta, self.thinking, extras(prediction), raw_payload(prediction))
 
 
 def extras(prediction: Prediction) -> dict[str, Any]:

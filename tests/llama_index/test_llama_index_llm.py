@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 
 import httpx
 import pytest
@@ -211,3 +212,47 @@ async def test_a_recovered_answer_says_so(aio: bool) -> None:
     assert final.message.content == ANSWER  # completed from the message Flowise stored
     assert final.additional_kwargs["recovered"] is True and final.raw["recovered"] is True
     assert "".join(r.delta or "" for r in responses) == ANSWER
+
+
+def _frame(event: str, data: object) -> bytes:
+    return b"message:\ndata:" + json.dumps({"event": event, "data": data}).encode() + b"\n\n"
+
+
+@pytest.mark.parametrize("aio", [False, True], ids=["stream_chat", "astream_chat"])
+async def test_a_corrected_answer_replaces_the_streamed_text(aio: bool) -> None:
+    """Queue mode's redelivered job (recorded on a real 3.1.4): three tokens, a second ``start``, the whole answer
+    again. The client corrects it from the stored message; the wing's responses follow the correction."""
+    words = ANSWER.split(" ")
+    tokens = [words[0], *(f" {w}" for w in words[1:])]
+    stream = _frame("start", "") + b"".join(_frame("token", t) for t in tokens[:3]) + _frame("start", "")
+    stream += b"".join(_frame("token", t) for t in tokens)
+    stream += _frame("metadata", {"chatId": "c1", "chatMessageId": "m1"}) + _frame("end", "[DONE]")
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stream)
+        return httpx.Response(200, json=[{"id": "m1", "role": "apiMessage", "content": ANSWER}])
+
+    transport = httpx.MockTransport(handle)
+    llm = FlowiseLLM("flow", base_url="http://flowise.test", api_key="k", http_client=httpx.Client(transport=transport),
+                     async_http_client=httpx.AsyncClient(transport=transport))  # fmt: skip
+    responses = [r async for r in await llm.astream_chat(CONVERSATION)] if aio else list(llm.stream_chat(CONVERSATION))
+    (corrected,) = [r for r in responses if "correction" in r.additional_kwargs]
+    assert corrected.additional_kwargs["correction"] == {"text": ANSWER, "reason": "repeated"}
+    assert corrected.message.content == ANSWER and corrected.delta == ""
+    final = responses[-1]
+    assert final.message.content == ANSWER and final.additional_kwargs["recovered"] is True
+
+
+async def test_an_answer_no_token_carried_is_the_last_delta(fake: FakeFlowise) -> None:
+    """An Iteration ending an agentflow streams no token (as on the real server); the answer still arrives."""
+    from flowise_integrations.testing.nodes import LLM, Iteration
+
+    flow = fake.add_flow(FakeFlow(kind="agentflow", nodes=[
+        Iteration(items=["alpha", "beta"], body=[LLM(answer="item {{ $iteration }}")])
+    ]))  # fmt: skip
+    llm = _llm(fake, flow)
+    whole = llm.chat(CONVERSATION).message.content
+    assert whole == "item alpha\nitem beta"
+    for responses in (list(llm.stream_chat(CONVERSATION)), [r async for r in await llm.astream_chat(CONVERSATION)]):
+        assert "".join(r.delta or "" for r in responses) == whole == responses[-1].message.content

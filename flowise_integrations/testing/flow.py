@@ -53,7 +53,8 @@ class FakeFlow:
 
     Payloads (``None`` = not sent): ``source_documents``, ``used_tools``, ``agent_trace`` (Tool Agent
     detailed-streaming events), ``agent_reasoning`` / ``next_agents`` (multiagent steps), ``artifacts``,
-    ``file_annotations``, ``flow_variables``, ``action``, ``thinking`` (agentflow reasoning chunks),
+    ``file_annotations``, ``flow_variables``, ``action`` (chatflows and multi-agent interrupts; an agentflow
+    stops through its ``HumanInput`` / approval ``Agent`` nodes), ``thinking`` (agentflow reasoning chunks),
     ``usage`` (agentflow usageMetadata), ``follow_up_prompts``, ``memory_type``. ``source_documents`` may be
     ``UNDEFINED`` to send ``{"event":"sourceDocuments"}`` with no data key.
 

@@ -167,6 +167,8 @@ _NOT_FOUND = re.compile(r"not found", re.IGNORECASE)
 # usage errors Flowise reports as flow failures (500 / in-band): they are the caller's to fix
 _REFUSED_TRIGGER = re.compile(r"This flow is configured as a (?:Webhook|Scheduled) Trigger")
 _NOT_RESUMABLE = re.compile(r"Cannot resume execution|No previous execution found for session")
+# a malformed id on a Postgres-backed server: the database refuses the lookup (500)
+_MALFORMED_ID = re.compile(r"invalid input syntax for type uuid", re.IGNORECASE)
 # Flowise before 3.0.13 answers an unknown chatflow with a 500 from its chatflow lookup
 _UNKNOWN_FLOW = re.compile(r"getChatflowById - .*not found|Chatflow \S+ not found", re.IGNORECASE)
 
@@ -256,6 +258,8 @@ def error_from_response(
         cls = PermissionDeniedError
     elif status_code == 404 or (status_code == 500 and _UNKNOWN_FLOW.search(message)):
         cls = NotFoundError
+    elif status_code == 500 and _MALFORMED_ID.search(message):
+        cls = BadRequestError
     elif status_code in (400, 500) and _NOT_RESUMABLE.search(message):
         cls = NotResumableError
     elif status_code in (400, 500) and _REFUSED_TRIGGER.search(message):
@@ -301,6 +305,6 @@ def error_from_probe(chatflow_id: str, status_code: int, content: bytes) -> Flow
             status_code=404,
             body=body,
         )
-    if status_code == 400:
-        return BadRequestError(f"Invalid chatflow id {chatflow_id!r}: {message}", status_code=400, body=body)
+    if status_code == 400 or _MALFORMED_ID.search(message):  # Postgres: 500 "invalid input syntax for type uuid"
+        return BadRequestError(f"Invalid chatflow id {chatflow_id!r}: {message}", status_code=status_code, body=body)
     return None

@@ -751,3 +751,15 @@ def test_pre_3_0_13_unknown_flow_500_is_not_found() -> None:
     client = mock_client(lambda r: httpx.Response(500, headers=JSON, json=body))
     with pytest.raises(NotFoundError, match="not found in the database"):
         client.predict("x", "hi")
+
+
+def test_a_malformed_id_on_a_postgres_backed_server_is_a_bad_request() -> None:
+    """Flowise on Postgres answers a malformed id with the database's 500; the probe and predict both say 400."""
+    from flowise_integrations.errors import BadRequestError, error_from_probe
+
+    message = 'Error: chatflowsService.getChatflowById - invalid input syntax for type uuid: "not-a-uuid"'
+    body = json.dumps({"statusCode": 500, "success": False, "message": message}).encode()
+    assert isinstance(error_from_probe("not-a-uuid", 500, body), BadRequestError)
+    client = mock_client(lambda r: httpx.Response(500, headers=JSON, content=body))
+    with pytest.raises(BadRequestError, match="invalid input syntax"):
+        client.predict("not-a-uuid", "hi")

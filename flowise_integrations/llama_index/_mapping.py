@@ -113,12 +113,18 @@ def prediction_input(
 
     With a ``session_id`` Flowise's memory holds the conversation, so only the newest user turn is sent;
     otherwise earlier turns go as ``history``. A per-call ``override_config`` merges over ``override_config``.
+    With a ``form`` (a form-input agentflow) the form is the input and the messages are not sent: Flowise
+    refuses a question and a form together.
     """
-    conversation = to_prediction_input(to_turns(messages), server_memory=session_id is not None)
     request = {key: value for key, value in kwargs.items() if key in REQUEST_KWARGS}
     request["session_id"] = session_id
     override = {**(override_config or {}), **(kwargs.get("override_config") or {})}
     request["override_config"] = override or None
+    if kwargs.get("form"):
+        request["question"] = request["history"] = None
+        request["uploads"] = list(kwargs.get("uploads") or ()) or None
+        return request
+    conversation = to_prediction_input(to_turns(messages), server_memory=session_id is not None)
     request["question"] = conversation.question
     request["history"] = conversation.history or None
     uploads = [*conversation.uploads, *(kwargs.get("uploads") or ())]

@@ -246,3 +246,140 @@ def test_query_engine_stops_and_resumes_on_the_live_server(real_flowise: RealFlo
     assert resumed_text == fa.SENT and resumed.metadata["finish_reason"] == "stop"
     assert engine.last_interrupt is None
     engine.llm.close()
+
+
+# ------------------------------------------------------------------------------------------ agent flows, FlowiseLLM
+
+METHODS = ["chat", "stream_chat", "achat", "astream_chat"]
+CALCULATOR = ("calculator", {"input": "2 + 2"}, "4")
+
+
+async def final_response(llm: Any, method: str, messages: list[ChatMessage], **kwargs: Any) -> Any:
+    """The last response of ``llm.<method>``; a streamed one's deltas must join to its text."""
+    if method == "chat":
+        return await asyncio.to_thread(llm.chat, messages, **kwargs)
+    if method == "achat":
+        return await llm.achat(messages, **kwargs)
+    if method == "stream_chat":
+        responses = await asyncio.to_thread(lambda: list(llm.stream_chat(messages, **kwargs)))
+    else:
+        responses = [r async for r in await llm.astream_chat(messages, **kwargs)]
+    assert "".join(r.delta or "" for r in responses) == responses[-1].message.content
+    return responses[-1]
+
+
+async def resumed_response(llm: Any, method: str, interrupt: Interrupt, approve: bool, feedback: str | None) -> Any:
+    if method == "chat":
+        return await asyncio.to_thread(lambda: llm.resume(interrupt, approve=approve, feedback=feedback))
+    if method == "achat":
+        return await llm.aresume(interrupt, approve=approve, feedback=feedback)
+    if method == "stream_chat":
+        return (
+            await asyncio.to_thread(lambda: list(llm.stream_resume(interrupt, approve=approve, feedback=feedback)))
+        )[-1]
+    return [r async for r in await llm.astream_resume(interrupt, approve=approve, feedback=feedback)][-1]
+
+
+def usage_of(response: Any) -> tuple[int, int]:
+    usage = response.additional_kwargs["usage"]
+    return (0, 0) if usage is None else (usage.input_tokens, usage.output_tokens)
+
+
+def billed_since(state: RealFlowiseState, mark: int) -> tuple[int, int]:
+    replies = model_replies(state, mark)
+    return sum(int(r["usage"]["prompt_tokens"]) for r in replies), sum(
+        int(r["usage"]["completion_tokens"]) for r in replies
+    )
+
+
+def llm_of(state: RealFlowiseState, flow: str, **fields: Any) -> Any:
+    return li.FlowiseLLM(state.flows[flow], base_url=state.base_url, api_key=state.api_key, timeout=30, **fields)
+
+
+@pytest.mark.parametrize("decision", ["proceed", "reject"])
+@pytest.mark.parametrize("by", ["chat_id", "session_id"])
+@pytest.mark.parametrize("method", METHODS)
+async def test_human_input_through_flowise_llm(
+    real_flowise: RealFlowiseState, method: str, by: str, decision: str
+) -> None:
+    needs_agentflow_v2(real_flowise)
+    needs_model_log(real_flowise)
+    llm = llm_of(real_flowise, fa.HUMAN_INPUT, **{by: f"e2e-li-hi-{method}-{decision}-{time.monotonic_ns()}"})
+    mark = log_mark(real_flowise)
+    stopped = await final_response(llm, method, [ChatMessage(role="user", content="Draft a note about the meeting.")])
+    assert stopped.message.content == STOP_TEXT and stopped.additional_kwargs["finish_reason"] == "stopped"
+    interrupt = stopped.additional_kwargs["interrupt"]
+    assert interrupt.kind == "human_input" and interrupt.node_id == "humanInputAgentflow_0"
+    assert usage_of(stopped) == billed_since(real_flowise, mark) == fa.NODE_USAGE["drafter"]
+    mark = log_mark(real_flowise)
+    resumed = await resumed_response(llm, method, interrupt, decision == "proceed", "Fine by me")
+    assert resumed.message.content == (fa.SENT if decision == "proceed" else fa.DISCARDED)
+    assert resumed.additional_kwargs["interrupt"] is None and resumed.additional_kwargs["finish_reason"] == "stop"
+    assert usage_of(resumed) == billed_since(real_flowise, mark)  # the Sender (or nothing), never the Drafter again
+    assert usage_of(resumed) == (fa.NODE_USAGE["sender"] if decision == "proceed" else (0, 0))
+    await llm.aclose()
+
+
+@pytest.mark.parametrize("decision", ["proceed", "reject"])
+@pytest.mark.parametrize("method", METHODS)
+async def test_tool_approval_through_flowise_llm(real_flowise: RealFlowiseState, method: str, decision: str) -> None:
+    needs_agentflow_v2(real_flowise)
+    needs_model_log(real_flowise)
+    llm = llm_of(real_flowise, fa.TOOL_APPROVAL, chat_id=f"e2e-li-ta-{method}-{decision}-{time.monotonic_ns()}")
+    mark = log_mark(real_flowise)
+    stopped = await final_response(llm, method, [ChatMessage(role="user", content="what is 2 + 2?")])
+    interrupt = stopped.additional_kwargs["interrupt"]
+    assert interrupt.kind == "tool_approval" and [c.name for c in interrupt.tool_calls] == ["calculator"]
+    assert stopped.additional_kwargs["used_tools"] == []  # announced, not run
+    assert usage_of(stopped) == billed_since(real_flowise, mark) == fa.NODE_USAGE["approval_tool_call"]
+    mark = log_mark(real_flowise)
+    resumed = await resumed_response(llm, method, interrupt, decision == "proceed", None)
+    tools = [(t.tool, t.tool_input, t.tool_output) for t in resumed.additional_kwargs["used_tools"]]
+    if decision == "proceed":
+        assert resumed.message.content == TOOL_ANSWER and tools == [CALCULATOR]
+    else:
+        assert resumed.message.content == fa.TOOL_DECLINED and tools == []
+    assert usage_of(resumed) == billed_since(real_flowise, mark) == fa.NODE_USAGE["approval_answer"]
+    await llm.aclose()
+
+
+BRANCHES = {
+    "condition": (fa.CONDITION, {"question": fa.SAMPLE_INPUTS[fa.CONDITION]["question"]}, fa.WEATHER, (5, 3)),
+    "iteration": (fa.ITERATION, {"question": "Go through the list."},
+                  "\n".join(f"item {v}" for v in fa.ITERATION_ITEMS), (9, 6)),
+    "loop": (fa.LOOP, {"question": fa.SAMPLE_INPUTS[fa.LOOP]["question"]}, fa.LOOP_FALLBACK, (8, 12)),
+    "form": (fa.FORM, {"form": fa.SAMPLE_INPUTS[fa.FORM]["form"]}, "Hello Ada, age 36, plan pro, subscribed true.",
+             fa.NODE_USAGE["form"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BRANCHES))
+@pytest.mark.parametrize("method", METHODS)
+async def test_agentflow_shapes_through_flowise_llm(real_flowise: RealFlowiseState, method: str, case: str) -> None:
+    needs_agentflow_v2(real_flowise)
+    needs_model_log(real_flowise)
+    flow, inputs, text, usage = BRANCHES[case]
+    llm = llm_of(real_flowise, flow)
+    mark = log_mark(real_flowise)
+    question = inputs.get("question", "")  # a form flow: the form is the input, the message is not sent
+    response = await final_response(llm, method, [ChatMessage(role="user", content=question)], form=inputs.get("form"))
+    assert response.message.content == text and response.additional_kwargs["finish_reason"] == "stop"
+    assert usage_of(response) == billed_since(real_flowise, mark) == usage
+    await llm.aclose()
+
+
+@pytest.mark.parametrize("method", METHODS)
+async def test_supervisor_and_workers_through_flowise_llm(real_flowise: RealFlowiseState, method: str) -> None:
+    needs_model_log(real_flowise)
+    llm = llm_of(real_flowise, fa.SUPERVISOR)
+    response = await final_response(
+        llm, method, [ChatMessage(role="user", content=fa.SAMPLE_INPUTS[fa.SUPERVISOR]["question"])]
+    )
+    extra = response.additional_kwargs
+    assert response.message.content == TOOL_ANSWER
+    assert [s.agent_name for s in extra["agent_reasoning"]] == [
+        "Supervisor", "Researcher", "Supervisor", "Calculator", "Supervisor"
+    ]  # fmt: skip
+    assert [(t.tool, t.tool_input, t.tool_output) for t in extra["used_tools"]] == [CALCULATOR]
+    assert extra["usage"] is None  # multi-agent flows report no usage
+    await llm.aclose()

@@ -154,6 +154,7 @@ def test_per_call_options(fake: FakeFlowise, rag_flow: str) -> None:
     body = fake.last_request.json
     assert body["overrideConfig"] == {"temperature": 0.1, "topK": 5}
     assert body["form"] == {"x": 1} and body["custom"] is True
+    assert "question" not in body and "history" not in body  # the form is the input: Flowise refuses both
     assert response.additional_kwargs["chatflow_id"] == other
 
 

@@ -9,21 +9,11 @@ import pytest
 from _langchain_support import transport_clients
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from flowise_integrations import AuthenticationError, BadRequestError
+from flowise_integrations import AuthenticationError
 from flowise_integrations.langchain import FlowiseTool, FlowiseToolInput, FlowiseToolkit
 from flowise_integrations.testing import FakeFlow, FakeFlowise
 
 pytestmark = pytest.mark.usefixtures("no_sockets")
-
-EMULATOR_PAGING_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=BadRequestError,
-    reason=(
-        "FakeFlowise answers GET /api/v1/chatflows without page/limit with 412 'page cannot be negative' "
-        "(testing/endpoints.py checks its own -1 default; Flowise's getPageAndLimitParams checks only a given "
-        "param, and the real 3.1.4 lists every flow: tests/e2e/test_langchain_agents_e2e.py)"
-    ),
-)
 
 KEY = "workspace-key"
 FORM = [
@@ -63,7 +53,6 @@ def connection(fake: FakeFlowise) -> dict[str, Any]:
     return {"api_key": KEY, **transport_clients(fake)}
 
 
-@EMULATOR_PAGING_BUG
 def test_one_tool_per_callable_flow(server: tuple[FakeFlowise, dict[str, str]]) -> None:
     fake, ids = server
     toolkit = FlowiseToolkit.from_server(**connection(fake))
@@ -87,7 +76,6 @@ def test_one_tool_per_callable_flow(server: tuple[FakeFlowise, dict[str, str]]) 
     assert fake.last_request.headers["authorization"] == f"Bearer {KEY}"
 
 
-@EMULATOR_PAGING_BUG
 def test_form_flow_tool_takes_the_form(server: tuple[FakeFlowise, dict[str, str]]) -> None:
     fake, _ = server
     (ticket,) = FlowiseToolkit.from_server(**connection(fake), include=["Open ticket"]).get_tools()
@@ -99,7 +87,6 @@ def test_form_flow_tool_takes_the_form(server: tuple[FakeFlowise, dict[str, str]
     assert fake.last_request.json["form"] == {"email": "ada@example.com", "priority": 3, "team": "tech"}
 
 
-@EMULATOR_PAGING_BUG
 def test_include_exclude_and_refused_flows(server: tuple[FakeFlowise, dict[str, str]]) -> None:
     fake, ids = server
     picked = FlowiseToolkit.from_server(**connection(fake), include=[ids["cafe"], "Company Policies"])
@@ -114,7 +101,6 @@ def test_include_exclude_and_refused_flows(server: tuple[FakeFlowise, dict[str, 
         FlowiseToolkit.from_server(**connection(fake), include="Company Policies")  # type: ignore[arg-type]
 
 
-@EMULATOR_PAGING_BUG
 async def test_async_construction_and_calls(server: tuple[FakeFlowise, dict[str, str]]) -> None:
     fake, ids = server
     toolkit = await FlowiseToolkit.afrom_server(**connection(fake), session_id="user-1")

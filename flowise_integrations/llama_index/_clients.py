@@ -52,7 +52,10 @@ class Clients:
         loop = asyncio.get_running_loop()
         client = self.by_loop.get(loop)
         if client is None:
-            client = self.by_loop[loop] = build(self.async_http)
+            with self._lock:  # loops in several threads may share one owner
+                client = self.by_loop.get(loop)
+                if client is None:
+                    client = self.by_loop[loop] = build(self.async_http)
         return client
 
     def close(self) -> None:

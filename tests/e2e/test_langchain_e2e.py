@@ -299,11 +299,12 @@ def test_tool_session_continues_server_side_memory(real_flowise: RealFlowiseStat
         timeout=30,
     )
     session, marker = f"tool-session-{uuid.uuid4()}", uuid.uuid4().hex[:8]
+    bound = {"configurable": {"flowise_session_id": session}}  # the developer binds the session, never the model
     first = tool.invoke(
-        {**tool_call(tool, f"remember {marker}"), "args": {"question": f"remember {marker}", "session_id": session}}
+        {**tool_call(tool, f"remember {marker}"), "args": {"question": f"remember {marker}"}}, config=bound
     )
     assert first.artifact["session_id"] == session
     seen = llm_log_length(real_flowise)
-    tool.invoke({**tool_call(tool, "what?"), "args": {"question": "what did I say?", "session_id": session}})
+    tool.invoke({**tool_call(tool, "what?"), "args": {"question": "what did I say?"}}, config=bound)
     (request,) = llm_chat_requests(real_flowise, seen)
     assert f"remember {marker}" in json.dumps(request["messages"])

@@ -31,7 +31,7 @@ _MARKER = re.compile(r"^<!--\s*readme-test:\s*(?P<body>.*?)\s*-->\s*$")
 _FLOW_ID_LITERAL = re.compile(  # a flow id written out: chatflow_id="...", invoke(..., model="..."), --chatflow ...
     r"""(?:chatflow_id\s*=\s*["']|invoke\([^)]*model\s*=\s*["']|--chatflow\s+)([^"'\s,)]+)"""
 )
-_PLACEHOLDER_ID = re.compile(r"""<[^>]*\bid\b[^>]*>|["'][0-9a-f]{2,8}\.\.\.["']""")
+_PLACEHOLDER_ID = re.compile(r"""<[\w ]{0,40}\bid\b[\w ]{0,40}>|["'][0-9a-f]{2,8}\.\.\.["']""")
 
 # the flow ids the README's examples use, and what the emulator answers for each
 EXAMPLE_FLOWS = {

@@ -139,8 +139,9 @@ class Console:
             from rich.table import Table
 
             table = Table(title=title, title_justify="left")
-            for column in columns:
-                table.add_column(column, overflow="fold")
+            for column in columns:  # ids stay whole, to be copied
+                whole = column == "id"
+                table.add_column(column, overflow="fold", no_wrap=whole, min_width=36 if whole else None)
             for row in rows:
                 table.add_row(*row)
             self._rich.print(table)

@@ -468,3 +468,18 @@ def test_flows_lists_id_name_type_and_streaming() -> None:
     line = one_error_line(no_key)
     assert line.startswith("error: AuthenticationError:")
     assert "--api-key" in line
+
+
+def test_flows_on_the_emulator_shows_whole_ids() -> None:
+    fake = FakeFlowise(api_key="the-key")
+    ids = [fake.add_flow(FakeFlow(name="Support bot")), fake.add_flow(FakeFlow(name="Triage", kind="agentflow"))]
+    with fake.serve() as url:
+        table = run("flows", "--base-url", url, "--api-key", "the-key", env={"COLUMNS": "80"})
+        records = json_lines(run("flows", "--base-url", url, "--api-key", "the-key", "--json").stdout)
+    assert table.returncode == 0, table.stderr
+    for flow_id in ids:
+        assert flow_id in table.stdout  # not folded over two lines
+    assert {r["flow"]["name"]: r["flow"]["type"] for r in records} == {  # type: ignore[index]
+        "Support bot": "CHATFLOW",
+        "Triage": "AGENTFLOW",
+    }

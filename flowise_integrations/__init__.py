@@ -7,6 +7,7 @@ The core (this package's top level) imports neither LangChain nor LlamaIndex; th
 
 from ._version import __version__
 from .accumulator import PredictionAccumulator
+from .chats import ChatIdInUseWarning
 from .client import AsyncFlowiseClient, AsyncFlowiseStream, FlowiseClient, FlowiseStream, PredictionOptions
 from .conversation import ConversationInput, Turn, to_prediction_input
 from .discovery import FlowInfo, FlowUploads, FormField
@@ -94,6 +95,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CalledToolsEvent",
+    "ChatIdInUseWarning",
     "ChatTurn",
     "ConversationInput",
     "EndEvent",

@@ -13,10 +13,15 @@ wrong place.
   deadlock the thread. Open responses are therefore held in a registry (never garbage while open), and the
   stream's finalizer only hands its registry key to the :class:`Janitor` thread, which closes it at once. The
   janitor also fires sync deadlines.
+- A call stopped in the background (``FlowiseStream.cancel(wait=False)``, ``client.abort(..., wait=False)``, a
+  generator closed by the garbage collector) is one more queue put: the janitor closes the connection, then runs
+  the abort on a short-lived worker thread (a slow abort never delays a deadline timer) and frees the call's chat
+  after it. Aborts still running at exit are waited for, at most :data:`EXIT_WAIT` seconds.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import heapq
 import itertools
@@ -32,7 +37,16 @@ from typing import Any
 import httpcore
 import httpx
 
-__all__ = ["CURRENT_CALL", "CallControl", "Janitor", "janitor", "track_async_transport", "track_transport"]
+__all__ = [
+    "CURRENT_CALL",
+    "EXIT_WAIT",
+    "CallControl",
+    "Janitor",
+    "janitor",
+    "track_async_transport",
+    "track_transport",
+    "wait_for_aborts",
+]
 
 CURRENT_CALL: ContextVar[CallControl | None] = ContextVar("flowise_current_call", default=None)
 """The call whose request the current thread or task is sending (set around ``http.send``)."""
@@ -228,13 +242,16 @@ def track_async_transport(transport: httpx.AsyncHTTPTransport) -> bool:
 # ------------------------------------------------------------------------------------------------ janitor
 
 Closer = Callable[[], None]
+EXIT_WAIT = 10.0
+"""Seconds the interpreter waits at exit for background aborts still running (each is bounded by its deadline)."""
 
 
 class Janitor:
-    """One daemon thread per process: closes abandoned streams and fires sync deadlines.
+    """One daemon thread per process: closes abandoned streams, fires sync deadlines, starts background aborts.
 
     ``adopt`` registers what must be closed if the owner is dropped unclosed; the owner's finalizer calls
     ``abandon(key)`` (a reentrant-safe queue put: no lock, no I/O); ``release(key)`` forgets a closed one.
+    ``stop`` hands a whole stop over (close or wake, abort, then ``done``), again as one queue put.
     """
 
     def __init__(self) -> None:
@@ -244,15 +261,24 @@ class Janitor:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._start_lock = threading.Lock()
+        self._workers: set[threading.Thread] = set()
 
-    def _ensure_thread(self) -> None:
+    def ready(self) -> None:
+        """Start the thread now, if it is not running in this process (a fork leaves no thread in the child)."""
         if self._thread is not None and self._pid == os.getpid():
             return
         with self._start_lock:
-            if self._thread is None or self._pid != os.getpid():  # a fork leaves no thread in the child
+            if self._thread is None or self._pid != os.getpid():
                 self._pid = os.getpid()
+                self._workers = set()
                 self._thread = threading.Thread(target=self._run, name="flowise-janitor", daemon=True)
                 self._thread.start()
+
+    def _wake(self) -> None:
+        """Start the thread from a finalizer's path (rarely needed: calls start it when they open)."""
+        if self._thread is None or self._pid != os.getpid():
+            with contextlib.suppress(RuntimeError):  # interpreter shutdown
+                self.ready()
 
     def adopt(self, closer: Closer) -> int:
         """Hold ``closer`` until ``release``; returns the key the owner's finalizer hands to ``abandon``."""
@@ -266,14 +292,67 @@ class Janitor:
     def abandon(self, key: int) -> None:
         """Called from a finalizer: close what ``key`` holds, soon, on the janitor thread."""
         self._inbox.put(("close", key))
-        if self._thread is None or self._pid != os.getpid():
-            with contextlib.suppress(RuntimeError):  # interpreter shutdown
-                self._ensure_thread()
+        self._wake()
+
+    def stop(
+        self,
+        key: int | None = None,
+        *,
+        wake: CallControl | None = None,
+        abort: Callable[[], object] | None = None,
+        done: Closer | None = None,
+    ) -> None:
+        """Stop a call in the background; from anywhere (a finalizer, a generator's close): one queue put.
+
+        On the janitor thread: ``wake`` is interrupted (its reader, in another thread, closes its own response)
+        or the stream ``key`` holds is closed; then ``abort`` runs on a worker thread of its own, and ``done``
+        after it (or at once without an abort). Failures are swallowed: this is best effort by design.
+        """
+        self._inbox.put(("stop", (key, wake, abort, done)))
+        self._wake()
 
     def call_at(self, when: float, callback: Closer) -> None:
         """Run ``callback`` on the janitor thread at ``time.monotonic() >= when``."""
-        self._ensure_thread()
+        self.ready()
         self._inbox.put(("timer", (when, callback)))
+
+    def wait_for_aborts(self, timeout: float) -> bool:
+        """Wait until the background stops handed over so far are done; ``False`` if ``timeout`` ran out first."""
+        until = time.monotonic() + timeout
+        thread = self._thread
+        if thread is not None and self._pid == os.getpid() and thread.is_alive():
+            flushed = threading.Event()
+            self._inbox.put(("flush", flushed))
+            if not flushed.wait(timeout):
+                return False
+        for worker in self._workers.copy():
+            worker.join(max(0.0, until - time.monotonic()))
+        return not any(worker.is_alive() for worker in self._workers.copy())
+
+    def _stop(self, key: int | None, wake: CallControl | None, abort: Callable[[], object] | None, done: Any) -> None:
+        if wake is not None:
+            wake.interrupt()
+        closer = self._open.pop(key, None) if key is not None else None
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                closer()
+        if abort is None:
+            _quietly(done)
+            return
+        worker = threading.Thread(target=self._abort, args=(abort, done), name="flowise-abort", daemon=True)
+        self._workers.add(worker)
+        try:
+            worker.start()
+        except RuntimeError:  # interpreter shutdown: no new threads
+            self._workers.discard(worker)
+            _quietly(done)
+
+    def _abort(self, abort: Callable[[], object], done: Closer | None) -> None:
+        try:
+            _quietly(abort)
+        finally:
+            _quietly(done)
+            self._workers.discard(threading.current_thread())
 
     def _run(self) -> None:
         timers: list[tuple[float, int, Closer]] = []
@@ -289,9 +368,13 @@ class Janitor:
                 if closer is not None:
                     with contextlib.suppress(Exception):
                         closer()
+            elif kind == "stop":
+                self._stop(*payload)
             elif kind == "timer":
                 when, callback = payload
                 heapq.heappush(timers, (when, next(order), callback))
+            elif kind == "flush":
+                payload.set()
             now = time.monotonic()
             while timers and timers[0][0] <= now:
                 _, _, callback = heapq.heappop(timers)
@@ -299,5 +382,19 @@ class Janitor:
                     callback()
 
 
+def _quietly(action: Callable[[], object] | None) -> None:
+    if action is not None:
+        with contextlib.suppress(Exception):
+            action()
+
+
 janitor = Janitor()
 """The process-wide janitor."""
+
+
+def wait_for_aborts(timeout: float = EXIT_WAIT) -> bool:
+    """Wait for the background aborts handed to the janitor so far; ``False`` if one still runs after ``timeout``."""
+    return janitor.wait_for_aborts(timeout)
+
+
+atexit.register(wait_for_aborts)

@@ -11,19 +11,20 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
+import functools
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, Literal, TypedDict, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar, overload
 
 import httpx
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
-from ._control import CURRENT_CALL, CallControl
+from ._control import CURRENT_CALL, CallControl, janitor
 from ._limiter import AsyncLimiter, Limiter, LoopBudget
 from ._transport import AsyncShardedTransport, ShardedTransport
+from .chats import ChatLease, lease
 from .discovery import FlowInfo, parse_flow, parse_flow_list, prediction_refusal, validate_form
 from .errors import (
     MAX_BODY_BYTES,
@@ -56,7 +57,7 @@ from .exchange import (
 from .hitl import Interrupt, human_input_body
 from .models import HistoryItem, HumanInput, Prediction, PredictionRequest, Upload
 from .sse import DEFAULT_MAX_EVENT_SIZE
-from .streams import AsyncFlowiseStream, FlowiseStream, Stopped
+from .streams import ABORT_DEADLINE, AsyncFlowiseStream, FlowiseStream, Stopped
 
 __all__ = ["AsyncFlowiseClient", "AsyncFlowiseStream", "FlowiseClient", "FlowiseStream", "PredictionOptions"]
 
@@ -74,7 +75,9 @@ class PredictionOptions(TypedDict, total=False):
 
     Attributes:
         session_id: server-side memory session (sent as ``overrideConfig.sessionId``).
-        chat_id: conversation id; generated when neither it nor ``session_id`` is given.
+        chat_id: conversation id; generated when neither it nor ``session_id`` is given. While a call runs, its
+            chat (``chat_id``, else ``session_id``) is leased: a concurrent call of this process asking for the
+            same chat on the same server runs on a fresh chat id instead (``ChatIdInUseWarning``).
         history: earlier turns (``ChatTurn`` or ``{"role", "content"}`` dicts), sent as Flowise ``history``.
         override_config: node overrides (must be enabled in the flow's API configuration).
         uploads: ``Upload`` objects or dicts (base64 data URI or URL).
@@ -200,17 +203,14 @@ class _ClientBase(Generic[_H]):
         return Deadline(options.get("deadline", self.deadline))
 
     def _prediction(
-        self, chatflow_id: str, question: str | None, streaming: bool, options: PredictionOptions
-    ) -> tuple[Callable[[], httpx.Request], StreamState, Deadline]:
-        """Validate everything now (bad input raises here, before any request); build the HTTP request later."""
+        self, chatflow_id: str, question: str | None, streaming: bool, options: PredictionOptions, resume: bool = False
+    ) -> tuple[Callable[[], httpx.Request], StreamState, Deadline, ChatLease]:
+        """Validate everything now (bad input raises here, before any request), then lease the call's chat (see
+        ``chats.py``); the HTTP request is built later. The lease goes to the stream, which frees it when the call
+        ends."""
         unknown = set(options) - set(PredictionOptions.__annotations__)
         if unknown:
             raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}")
-        chat_id, session_id = options.get("chat_id"), options.get("session_id")
-        # Flowise only reveals a generated chatId at the very end of a stream; choosing it here means the
-        # caller can abort a running stream and continue the conversation.
-        if chat_id is None and session_id is None:
-            chat_id = str(uuid.uuid4())
         fields = {key: options.get(key) for key in _BODY_KEYS}
         info = self._flows.get(chatflow_id)
         if info is not None:
@@ -220,14 +220,23 @@ class _ClientBase(Generic[_H]):
             form = options.get("form")
             if info.form_fields and isinstance(form, Mapping):
                 fields["form"] = validate_form(info.form_fields, form)  # ValueError names the bad field
-        request = PredictionRequest(
-            question=question, streaming=streaming, chat_id=chat_id, session_id=session_id, **fields
-        )
         merged = {**self.headers, **checked_headers(options.get("headers"))}
         timeout = options.get("timeout")
         per_call = timeout if timeout is None or isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         path_segment(chatflow_id, "chatflow id")
-        body = encode_body(request)
+        deadline = self._deadline(options)
+        # Flowise only reveals a generated chatId at the very end of a stream; choosing it here (when neither id
+        # is given) means the caller can abort a running stream and continue the conversation.
+        held = lease(self.base_url, options.get("chat_id"), options.get("session_id"), resume=resume)
+        chat_id, session_id = held.chat_id, held.session_id
+        try:
+            request = PredictionRequest(
+                question=question, streaming=streaming, chat_id=chat_id, session_id=session_id, **fields
+            )
+            body = encode_body(request)
+        except BaseException:
+            held.release()
+            raise
 
         def build() -> httpx.Request:
             return build_prediction_request(
@@ -236,7 +245,7 @@ class _ClientBase(Generic[_H]):
 
         state = StreamState(chatflow_id, chat_id or session_id, streaming=streaming, max_event_size=self.max_event_size)
         state.acc.sent_ids = (chat_id, session_id)
-        return build, state, self._deadline(options)
+        return build, state, deadline, held
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}/api/v1/{path}"
@@ -458,11 +467,20 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         self.close()
 
     def predict(
-        self, chatflow_id: str, question: str | None = None, **options: Unpack[PredictionOptions]
+        self,
+        chatflow_id: str,
+        question: str | None = None,
+        *,
+        abort_on_cancel: bool = False,
+        **options: Unpack[PredictionOptions],
     ) -> Prediction:
-        """Run a prediction without streaming and return the complete result (options: ``PredictionOptions``)."""
-        request, state, deadline = self._prediction(chatflow_id, question, False, options)
-        return FlowiseStream(self, request, state, deadline).until_done()
+        """Run a prediction without streaming and return the complete result (options: ``PredictionOptions``).
+
+        ``abort_on_cancel``: a call left by Ctrl-C (any ``BaseException`` that is not an ``Exception``) also asks
+        Flowise to abort the run, in the background; its chat stays leased until the abort was sent.
+        """
+        build, state, deadline, held = self._prediction(chatflow_id, question, False, options)
+        return _finish(FlowiseStream(self, build, state, deadline, lease=held), abort_on_cancel)
 
     def stream(
         self, chatflow_id: str, question: str | None = None, **options: Unpack[PredictionOptions]
@@ -472,12 +490,35 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         One POST with ``streaming: true``; a flow that cannot stream answers JSON, which is delivered as the
         same events, so the consumer never has to care. Options: ``PredictionOptions``.
         """
-        request, state, deadline = self._prediction(chatflow_id, question, True, options)
-        return FlowiseStream(self, request, state, deadline)
+        build, state, deadline, held = self._prediction(chatflow_id, question, True, options)
+        return FlowiseStream(self, build, state, deadline, lease=held)
 
-    def abort(self, chatflow_id: str, chat_id: str, *, deadline: float | None = None) -> dict[str, Any]:
-        """Ask Flowise to stop a running prediction (agentflows stop; a classic chatflow runs on)."""
-        return self._abort_result(self._fetch(self._abort_request(chatflow_id, chat_id), deadline))
+    @overload
+    def abort(
+        self, chatflow_id: str, chat_id: str, *, deadline: float | None = ..., wait: Literal[True] = ...
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def abort(self, chatflow_id: str, chat_id: str, *, deadline: float | None = ..., wait: Literal[False]) -> None: ...
+
+    @overload
+    def abort(
+        self, chatflow_id: str, chat_id: str, *, deadline: float | None = ..., wait: bool = ...
+    ) -> dict[str, Any] | None: ...
+
+    def abort(
+        self, chatflow_id: str, chat_id: str, *, deadline: float | None = None, wait: bool = True
+    ) -> dict[str, Any] | None:
+        """Ask Flowise to stop a running prediction (agentflows stop; a classic chatflow runs on).
+
+        ``wait=False``: return at once; the request (ids checked here) is sent by a short-lived background thread
+        within ``deadline`` (default 10 s), and the interpreter waits for it at exit.
+        """
+        request = self._abort_request(chatflow_id, chat_id)
+        if wait:
+            return self._abort_result(self._fetch(request, deadline))
+        janitor.stop(abort=functools.partial(self._fetch, request, ABORT_DEADLINE if deadline is None else deadline))
+        return None
 
     def ping(self, *, deadline: float | None = None) -> bool:
         """``True`` when the server answers ``GET /api/v1/ping``."""
@@ -552,18 +593,20 @@ class FlowiseClient(_ClientBase[httpx.Client]):
         approve: bool,
         feedback: str | None = None,
         interrupt: Interrupt | None = None,
+        abort_on_cancel: bool = False,
         **options: Unpack[PredictionOptions],
     ) -> Prediction:
         """Answer a run that stopped for a human (``prediction.interrupt``), and return the resumed run.
 
         Pass the stop's ``interrupt`` (it knows the node, the chat and the session), or the stopped run's
         ``chat_id``/``session_id``: Flowise then resumes that session's last stopped node. ``approve`` is Proceed
-        or Reject; ``feedback`` reaches a Human Input node that asks for it.
+        or Reject; ``feedback`` reaches a Human Input node that asks for it. ``abort_on_cancel``: as on
+        :meth:`predict`.
         """
         question, resumed = self._resume_options(interrupt, approve, feedback, options)
-        build, state, deadline = self._prediction(chatflow_id, question, False, resumed)
+        build, state, deadline, held = self._prediction(chatflow_id, question, False, resumed, resume=True)
         state.acc.resumed_from = interrupt
-        return FlowiseStream(self, build, state, deadline).until_done()
+        return _finish(FlowiseStream(self, build, state, deadline, lease=held), abort_on_cancel)
 
     def resume_stream(
         self,
@@ -576,9 +619,9 @@ class FlowiseClient(_ClientBase[httpx.Client]):
     ) -> FlowiseStream:
         """:meth:`resume`, streamed."""
         question, resumed = self._resume_options(interrupt, approve, feedback, options)
-        build, state, deadline = self._prediction(chatflow_id, question, True, resumed)
+        build, state, deadline, held = self._prediction(chatflow_id, question, True, resumed, resume=True)
         state.acc.resumed_from = interrupt
-        return FlowiseStream(self, build, state, deadline)
+        return FlowiseStream(self, build, state, deadline, lease=held)
 
     # -- I/O --------------------------------------------------------------------------------------------
 
@@ -754,18 +797,27 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
         await self.aclose()
 
     async def predict(
-        self, chatflow_id: str, question: str | None = None, **options: Unpack[PredictionOptions]
+        self,
+        chatflow_id: str,
+        question: str | None = None,
+        *,
+        abort_on_cancel: bool = False,
+        **options: Unpack[PredictionOptions],
     ) -> Prediction:
-        """Run a prediction without streaming and return the complete result (options: ``PredictionOptions``)."""
-        request, state, deadline = self._prediction(chatflow_id, question, False, options)
-        return await AsyncFlowiseStream(self, request, state, deadline).until_done()
+        """Run a prediction without streaming and return the complete result (options: ``PredictionOptions``).
+
+        ``abort_on_cancel``: a cancelled call also asks Flowise to abort the run (shielded from a second
+        cancellation; see :meth:`AsyncFlowiseStream.cancel`).
+        """
+        build, state, deadline, held = self._prediction(chatflow_id, question, False, options)
+        return await _afinish(AsyncFlowiseStream(self, build, state, deadline, lease=held), abort_on_cancel)
 
     def stream(
         self, chatflow_id: str, question: str | None = None, **options: Unpack[PredictionOptions]
     ) -> AsyncFlowiseStream:
         """Start a streaming prediction: ``async for`` over the returned stream (options: ``PredictionOptions``)."""
-        request, state, deadline = self._prediction(chatflow_id, question, True, options)
-        return AsyncFlowiseStream(self, request, state, deadline)
+        build, state, deadline, held = self._prediction(chatflow_id, question, True, options)
+        return AsyncFlowiseStream(self, build, state, deadline, lease=held)
 
     async def abort(self, chatflow_id: str, chat_id: str, *, deadline: float | None = None) -> dict[str, Any]:
         """Ask Flowise to stop a running prediction (agentflows stop; a classic chatflow runs on)."""
@@ -839,13 +891,14 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
         approve: bool,
         feedback: str | None = None,
         interrupt: Interrupt | None = None,
+        abort_on_cancel: bool = False,
         **options: Unpack[PredictionOptions],
     ) -> Prediction:
         """Answer a run that stopped for a human (see :meth:`FlowiseClient.resume`)."""
         question, resumed = self._resume_options(interrupt, approve, feedback, options)
-        build, state, deadline = self._prediction(chatflow_id, question, False, resumed)
+        build, state, deadline, held = self._prediction(chatflow_id, question, False, resumed, resume=True)
         state.acc.resumed_from = interrupt
-        return await AsyncFlowiseStream(self, build, state, deadline).until_done()
+        return await _afinish(AsyncFlowiseStream(self, build, state, deadline, lease=held), abort_on_cancel)
 
     def resume_stream(
         self,
@@ -858,9 +911,9 @@ class AsyncFlowiseClient(_ClientBase[httpx.AsyncClient]):
     ) -> AsyncFlowiseStream:
         """:meth:`resume`, streamed (``async for``)."""
         question, resumed = self._resume_options(interrupt, approve, feedback, options)
-        build, state, deadline = self._prediction(chatflow_id, question, True, resumed)
+        build, state, deadline, held = self._prediction(chatflow_id, question, True, resumed, resume=True)
         state.acc.resumed_from = interrupt
-        return AsyncFlowiseStream(self, build, state, deadline)
+        return AsyncFlowiseStream(self, build, state, deadline, lease=held)
 
     # -- I/O --------------------------------------------------------------------------------------------
 
@@ -1021,3 +1074,25 @@ async def _asleep(delay: float, control: CallControl) -> None:
 def _close_response(future: concurrent.futures.Future[httpx.Response]) -> None:
     with contextlib.suppress(BaseException):
         future.result().close()
+
+
+def _finish(stream: FlowiseStream, abort_on_cancel: bool) -> Prediction:
+    """A non-streamed call, to its end; left by Ctrl-C, it is stopped in the background (aborted if asked)."""
+    try:
+        return stream.until_done()
+    except BaseException as exc:
+        if abort_on_cancel and not isinstance(exc, Exception):
+            stream.cancel(wait=False)
+        else:
+            stream.close(wait=False)
+        raise
+
+
+async def _afinish(stream: AsyncFlowiseStream, abort_on_cancel: bool) -> Prediction:
+    """The async twin of :func:`_finish`: a cancelled call is closed, and aborted if asked (best effort)."""
+    try:
+        return await stream.until_done()
+    except BaseException as exc:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await (stream.cancel() if abort_on_cancel and not isinstance(exc, Exception) else stream.aclose())
+        raise

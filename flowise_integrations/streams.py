@@ -4,13 +4,20 @@ Both are explicit iterators, not generators: nothing holds a reference back to t
 ``break`` without ``with``) frees it at once, and its finalizer only hands the open response to the janitor
 thread (see ``_control.py``). ``cancel()`` and a missed deadline work from any thread or task: they shut the
 socket down, the reader wakes, closes its own response and ends (``cancel``) or raises
-``FlowiseTimeoutError`` with the partial answer (deadline).
+``FlowiseTimeoutError`` with the partial answer (deadline). ``cancel(wait=False)`` and ``close(wait=False)`` hand
+the whole stop to the janitor (one queue put: safe in a generator's close or a finalizer).
+
+Each stream holds the lease on its chat (``chats.py``) from its creation until the call ends: its end, an error,
+``close``, ``cancel`` (after the abort was sent: a late abort must never stop the next call on that chat), or the
+janitor closing a dropped stream. A call interrupted mid-way (Ctrl-C, a cancelled task) keeps its chat until it
+is closed, cancelled or dropped: whoever handles the interruption may still abort it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import weakref
 from collections import deque
@@ -21,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ._control import CallControl, janitor
+from .chats import ChatLease
 from .errors import FlowiseError
 from .events import EndEvent, FlowiseEvent, TokenEvent
 from .exchange import Deadline, StreamState, unexpected_body_error
@@ -42,12 +50,15 @@ class Stopped(Exception):
 class _Open:
     """What an open stream must release exactly once: held by the janitor too, never by a finalizer."""
 
-    __slots__ = ("chunks", "control", "key", "release", "response")
+    __slots__ = ("chunks", "control", "key", "lease", "release", "response")
 
-    def __init__(self, response: httpx.Response, control: CallControl, release: Callable[[], None]) -> None:
+    def __init__(
+        self, response: httpx.Response, control: CallControl, release: Callable[[], None], lease: ChatLease | None
+    ) -> None:
         self.response = response
         self.control = control
         self.release = release
+        self.lease = lease  # freed with the connection, unless a stop took it over (to free it after an abort)
         self.chunks: Any = None
         self.key = janitor.adopt(self.close)
 
@@ -74,9 +85,14 @@ class _Open:
 
     def _done(self) -> None:
         release, self.release = self.release, _nothing
+        held, self.lease = self.lease, None
         self.control.detach()
         janitor.release(self.key)
-        release()
+        try:
+            release()
+        finally:
+            if held is not None:
+                held.release()
 
 
 def _nothing() -> None:
@@ -98,7 +114,10 @@ def _expirer(control: CallControl) -> Callable[[], None]:
 class _StreamBase:
     """What both stream flavours expose besides iteration."""
 
-    def __init__(self, request: Callable[[], httpx.Request], state: StreamState, deadline: Deadline) -> None:
+    def __init__(
+        self, request: Callable[[], httpx.Request], state: StreamState, deadline: Deadline, lease: ChatLease | None
+    ) -> None:
+        self._lease = lease
         self._build = request  # built on open: a burst of new streams costs the caller almost nothing
         self._built: httpx.Request | None = None
         self._state = state
@@ -111,6 +130,7 @@ class _StreamBase:
         self._error: BaseException | None = None
         self._closed = False
         self._reader: object | None = None  # the thread/task inside a read right now
+        self._interrupted = False  # opening was left by Ctrl-C / a cancellation: the run may be going on
 
     @property
     def _request(self) -> httpx.Request:
@@ -142,6 +162,24 @@ class _StreamBase:
         """Whether ``cancel()`` was called."""
         return self._control.cancelled
 
+    @property
+    def _started(self) -> bool:
+        """Whether the request may have reached Flowise (so an abort has something to stop)."""
+        return self._response is not None or self._reader is not None or self._interrupted
+
+    def _release_chat(self) -> None:
+        held, self._lease = self._lease, None
+        if held is not None:
+            held.release()
+
+    def _detach_chat(self) -> ChatLease | None:
+        """Take the chat's lease from the stream and its connection: the caller frees it (after an abort)."""
+        held, self._lease = self._lease, None
+        opened = self._open
+        if opened is not None:
+            opened.lease = None
+        return held
+
     def _finish(self) -> None:
         """Nothing more will be read: raise the final error next, or end."""
         self._ended = True
@@ -162,7 +200,9 @@ class _StreamBase:
     def __del__(self) -> None:
         opened = self._open
         if opened is not None and not self._closed:
-            janitor.abandon(opened.key)  # no I/O and no lock here: the janitor closes it
+            janitor.abandon(opened.key)  # no I/O and no lock here: the janitor closes it (and frees the chat)
+        else:
+            self._release_chat()
 
 
 class FlowiseStream(_StreamBase):
@@ -173,9 +213,14 @@ class FlowiseStream(_StreamBase):
     """
 
     def __init__(
-        self, client: FlowiseClient, request: Callable[[], httpx.Request], state: StreamState, deadline: Deadline
+        self,
+        client: FlowiseClient,
+        request: Callable[[], httpx.Request],
+        state: StreamState,
+        deadline: Deadline,
+        lease: ChatLease | None = None,
     ) -> None:
-        super().__init__(request, state, deadline)
+        super().__init__(request, state, deadline, lease)
         self._client = client
 
     def open(self) -> FlowiseStream:
@@ -184,6 +229,13 @@ class FlowiseStream(_StreamBase):
             self._reader = threading.get_ident()
             try:
                 self._start()
+            except BaseException as exc:
+                if not isinstance(exc, Exception):
+                    self._interrupted = True  # Ctrl-C: keep the chat, the caller may still abort the run
+                else:  # the call failed before any event: it is over
+                    self._ended = True
+                    self._close_now()
+                raise
             finally:
                 self._reader = None
             error = self._take_error()
@@ -192,6 +244,7 @@ class FlowiseStream(_StreamBase):
         return self
 
     def _start(self) -> None:
+        janitor.ready()  # now, not in the finalizer that may hand this stream's stop over
         if self._deadline.at is not None:
             janitor.call_at(self._deadline.at, _expirer(self._control))
         try:
@@ -200,7 +253,7 @@ class FlowiseStream(_StreamBase):
             self._stop()
             return
         self._response = response
-        opened = self._open = _Open(response, self._control, release)
+        opened = self._open = _Open(response, self._control, release, self._lease)
         state = self._state
         try:
             kind = state.start(response)
@@ -286,8 +339,11 @@ class FlowiseStream(_StreamBase):
     def _close_now(self) -> None:
         opened, self._open = self._open, None
         self._closed = True
-        if opened is not None:
-            opened.close()
+        try:
+            if opened is not None:
+                opened.close()
+        finally:
+            self._release_chat()
 
     def text_stream(self) -> Iterator[str]:
         """Only the answer's text, token by token (empty tokens skipped)."""
@@ -301,8 +357,15 @@ class FlowiseStream(_StreamBase):
             pass
         return self.result
 
-    def close(self) -> None:
-        """Close the connection now (Flowise keeps running the flow: see ``cancel``)."""
+    def close(self, wait: bool = True) -> None:
+        """Close the connection now (Flowise keeps running the flow: see ``cancel``).
+
+        ``wait=False``: hand the close to the janitor thread (one queue put: safe in a generator's close or a
+        finalizer, where closing inline could deadlock inside httpx's pool lock).
+        """
+        if not wait:
+            self._hand_off(abort=False)
+            return
         reader = self._reader
         if reader is not None and reader != threading.get_ident():
             self._control.cancel()  # another thread is reading: wake it, it closes and ends
@@ -310,32 +373,75 @@ class FlowiseStream(_StreamBase):
         self._ended = True
         self._close_now()
 
-    def cancel(self) -> bool:
+    def cancel(self, wait: bool = True) -> bool:
         """Stop reading and ask Flowise to abort the run, from any thread; ``True`` if Flowise acknowledged.
 
         A reader blocked in another thread wakes at once and its loop ends quietly (``result.finish_reason`` is
-        ``"cancelled"``). Flowise stops agentflows; a classic chatflow runs on and stores its answer.
+        ``"cancelled"``). Flowise stops agentflows; a classic chatflow runs on and stores its answer. The call's
+        chat stays leased until the abort was answered.
+
+        ``wait=False``: return at once (``True`` if an abort is on its way): the janitor thread closes the
+        connection and a short-lived worker sends the abort (waited for at exit). One queue put: safe in a
+        generator's close or a finalizer.
         """
-        started = self._response is not None or self._reader is not None
-        self._control.cancel()
-        self._state.cancelled()
-        self.close()
-        if not started or not self.chat_id:
-            return False
+        if not wait:
+            return self._hand_off(abort=True)
+        started = self._started
+        held = self._detach_chat()
         try:
-            self._client.abort(self.chatflow_id, self.chat_id, deadline=ABORT_DEADLINE)
-        except (FlowiseError, ValueError):
+            self._control.cancel()
+            self._state.cancelled()
+            self.close()
+            if not started or not self.chat_id:
+                return False
+            try:
+                self._client.abort(self.chatflow_id, self.chat_id, deadline=ABORT_DEADLINE)
+            except (FlowiseError, ValueError):
+                return False
+            return True
+        finally:
+            if held is not None:
+                held.release()
+
+    def _hand_off(self, abort: bool) -> bool:
+        """Stop this call on the janitor thread: close (or wake the reader), abort if asked, then free the chat."""
+        send = abort and self._started and bool(self.chat_id)
+        held = self._detach_chat()
+        if abort:
+            self._control.cancelled = True  # the janitor shuts the socket down (no lock taken here)
+            self._state.cancelled()
+        reader, opened = self._reader, None
+        if reader is None:
+            opened, self._open = self._open, None
+            self._ended = self._closed = True
+        else:  # another thread reads: woken by the janitor, it closes its own response and ends quietly
+            self._control.cancelled = True
+        if opened is None and reader is None and not send:
+            if held is not None:
+                held.release()
             return False
-        return True
+        stop = functools.partial(self._client.abort, self.chatflow_id, str(self.chat_id), deadline=ABORT_DEADLINE)
+        janitor.stop(
+            opened.key if opened is not None else None,
+            wake=self._control if reader is not None else None,
+            abort=stop if send else None,
+            done=held.release if held is not None else None,
+        )
+        return send
 
 
 class AsyncFlowiseStream(_StreamBase):
     """The async twin of :class:`FlowiseStream`: ``async with`` / ``async for``; ``await cancel()`` from any task."""
 
     def __init__(
-        self, client: AsyncFlowiseClient, request: Callable[[], httpx.Request], state: StreamState, deadline: Deadline
+        self,
+        client: AsyncFlowiseClient,
+        request: Callable[[], httpx.Request],
+        state: StreamState,
+        deadline: Deadline,
+        lease: ChatLease | None = None,
     ) -> None:
-        super().__init__(request, state, deadline)
+        super().__init__(request, state, deadline, lease)
         self._client = client
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -346,6 +452,13 @@ class AsyncFlowiseStream(_StreamBase):
             self._reader = True
             try:
                 await self._start()
+            except BaseException as exc:
+                if not isinstance(exc, Exception):
+                    self._interrupted = True  # a cancelled task: keep the chat, the caller may still abort the run
+                else:  # the call failed before any event: it is over
+                    self._ended = True
+                    await self._close_now()
+                raise
             finally:
                 self._reader = None
             error = self._take_error()
@@ -368,7 +481,7 @@ class AsyncFlowiseStream(_StreamBase):
             self._cancel_timer()
             raise
         self._response = response
-        opened = self._open = _Open(response, self._control, release)
+        opened = self._open = _Open(response, self._control, release, self._lease)
         state = self._state
         try:
             kind = state.start(response)
@@ -385,8 +498,8 @@ class AsyncFlowiseStream(_StreamBase):
         except FlowiseError as exc:
             self._error = exc
             await self._close_now()
-        except BaseException:
-            await self._close_now()
+        except BaseException as exc:
+            await self._close_now(free_chat=isinstance(exc, Exception))
             raise
         else:
             await self._close_now()
@@ -445,8 +558,8 @@ class AsyncFlowiseStream(_StreamBase):
             await self._close_now()
             self._ended = True
             return
-        except BaseException:  # the reading task was cancelled: close now, let it propagate
-            await self._close_now()
+        except BaseException as exc:  # the reading task was cancelled: close now (the chat stays), let it propagate
+            await self._close_now(free_chat=isinstance(exc, Exception))
             self._ended = True
             raise
         finally:
@@ -467,12 +580,19 @@ class AsyncFlowiseStream(_StreamBase):
         if timer is not None:
             timer.cancel()
 
-    async def _close_now(self) -> None:
+    async def _close_now(self, free_chat: bool = True) -> None:
+        """Close the connection; ``free_chat=False`` keeps the chat leased (an interrupted call, maybe aborted)."""
         self._cancel_timer()
         opened, self._open = self._open, None
         self._closed = True
-        if opened is not None:
-            await opened.aclose()
+        try:
+            if opened is not None:
+                if not free_chat:
+                    opened.lease = None
+                await opened.aclose()
+        finally:
+            if free_chat:
+                self._release_chat()
 
     async def text_stream(self) -> AsyncIterator[str]:
         """Only the answer's text, token by token (empty tokens skipped)."""
@@ -498,23 +618,35 @@ class AsyncFlowiseStream(_StreamBase):
         """Stop reading and ask Flowise to abort the run, from any task; ``True`` if Flowise acknowledged.
 
         A reader waiting in another task wakes at once and its loop ends quietly (``result.finish_reason`` is
-        ``"cancelled"``). Flowise stops agentflows; a classic chatflow runs on and stores its answer.
+        ``"cancelled"``). Flowise stops agentflows; a classic chatflow runs on and stores its answer. The stop is
+        shielded (cancelling the caller again does not stop the close and the abort), and the call's chat stays
+        leased until the abort was answered.
         """
-        started = self._response is not None or self._reader is not None
-        self._control.cancel()
-        self._state.cancelled()
-        await self.aclose()
-        if not started or not self.chat_id:
-            return False
+        task = asyncio.ensure_future(self._cancel(self._started, self._detach_chat()))
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+        return await asyncio.shield(task)
+
+    async def _cancel(self, started: bool, held: ChatLease | None) -> bool:
         try:
-            await self._client.abort(self.chatflow_id, self.chat_id, deadline=ABORT_DEADLINE)
-        except (FlowiseError, ValueError):
-            return False
-        return True
+            self._control.cancel()
+            self._state.cancelled()
+            await self.aclose()
+            if not started or not self.chat_id:
+                return False
+            try:
+                await self._client.abort(self.chatflow_id, self.chat_id, deadline=ABORT_DEADLINE)
+            except (FlowiseError, ValueError):
+                return False
+            return True
+        finally:
+            if held is not None:
+                held.release()
 
     def __del__(self) -> None:
         opened = self._open
         if opened is None or self._closed:
+            self._release_chat()
             return
         self._cancel_timer()
         loop = self._loop
@@ -526,11 +658,13 @@ class AsyncFlowiseStream(_StreamBase):
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        with contextlib.suppress(RuntimeError):  # loop closing
+        try:
             if running is loop:  # the usual case (a `break` in an `async for`): a plain callback, no I/O
                 loop.call_soon(_spawn_aclose, opened)
             else:
                 loop.call_soon_threadsafe(_spawn_aclose, opened)
+        except RuntimeError:  # loop closing: nothing will close it, but its chat is free
+            self._release_chat()
 
 
 def _spawn_aclose(opened: _Open) -> None:
@@ -539,4 +673,4 @@ def _spawn_aclose(opened: _Open) -> None:
     task.add_done_callback(_CLOSING.discard)
 
 
-_CLOSING: set[asyncio.Future[None]] = set()
+_CLOSING: set[asyncio.Future[Any]] = set()

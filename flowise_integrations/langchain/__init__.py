@@ -15,6 +15,8 @@ except ModuleNotFoundError as _missing:
         name=_missing.name,
     ) from _missing
 
+from flowise_integrations.chats import ChatIdInUseWarning
+
 from . import _blocks  # noqa: F401  (registers the "flowise" content-block translator)
 from ._convert import CUSTOM_EVENTS
 from ._errors import (
@@ -35,7 +37,6 @@ from ._errors import (
     FlowiseModelTimeoutError,
     to_model_error,
 )
-from ._ids import ChatIdInUseWarning
 from ._tool_errors import (
     FlowiseToolAnswerMismatchError,
     FlowiseToolAPIError,

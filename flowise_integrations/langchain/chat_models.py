@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -28,11 +29,10 @@ from flowise_integrations.streams import AsyncFlowiseStream, FlowiseStream
 
 from . import _langgraph
 from ._batching import batches
-from ._cancel import aabort_call, abort_call, acancel_stream, cancel_stream
 from ._connection import FlowiseConnection
 from ._convert import ChunkMapper, adispatch, dispatch, message_from_prediction, prediction_events, to_turns
 from ._errors import to_model_error
-from ._ids import configurable_of, current_configurable, derived_chat_id, lease, memory_session
+from ._ids import configurable_of, current_configurable, derived_chat_id, memory_session
 from ._structured import StructuredMethod, structured_runnable
 
 __all__ = ["ChatFlowise", "get_interrupt"]
@@ -288,13 +288,12 @@ class ChatFlowise(BaseChatModel, FlowiseConnection):
             options.update(chat_id=call.chat_id, session_id=call.session_id)
         return options
 
-    def _options(self, call: _Call, chat_id: str | None) -> dict[str, Any]:
-        return {**call.params, "chat_id": chat_id, "session_id": call.session_id}
+    def _options(self, call: _Call) -> dict[str, Any]:
+        """The call's ids as wanted: the client leases the chat (a fresh one, with a warning, when it is taken)."""
+        return {**call.params, "chat_id": call.chat_id, "session_id": call.session_id}
 
-    def _lease(self, call: _Call) -> Any:
-        return lease(self.base_url, call.chat_id, call.session_id)
-
-    def _predict(self, client: FlowiseClient, call: _Call, chat_id: str | None) -> Prediction:
+    def _predict(self, client: FlowiseClient, call: _Call) -> Prediction:
+        abort = self.abort_on_cancel  # Ctrl-C: the client aborts the run in the background
         if call.resume is not None:
             resume = call.resume
             return client.resume(
@@ -302,11 +301,13 @@ class ChatFlowise(BaseChatModel, FlowiseConnection):
                 approve=resume.approve,
                 feedback=resume.feedback,
                 interrupt=resume.interrupt,
+                abort_on_cancel=abort,
                 **self._resume_options(call),
             )
-        return client.predict(call.chatflow_id, call.question, **self._options(call, chat_id))
+        return client.predict(call.chatflow_id, call.question, abort_on_cancel=abort, **self._options(call))
 
-    async def _apredict(self, client: AsyncFlowiseClient, call: _Call, chat_id: str | None) -> Prediction:
+    async def _apredict(self, client: AsyncFlowiseClient, call: _Call) -> Prediction:
+        abort = self.abort_on_cancel  # a cancelled task: the client aborts the run (shielded)
         if call.resume is not None:
             resume = call.resume
             return await client.resume(
@@ -314,11 +315,12 @@ class ChatFlowise(BaseChatModel, FlowiseConnection):
                 approve=resume.approve,
                 feedback=resume.feedback,
                 interrupt=resume.interrupt,
+                abort_on_cancel=abort,
                 **self._resume_options(call),
             )
-        return await client.predict(call.chatflow_id, call.question, **self._options(call, chat_id))
+        return await client.predict(call.chatflow_id, call.question, abort_on_cancel=abort, **self._options(call))
 
-    def _open_stream(self, client: FlowiseClient, call: _Call, chat_id: str | None) -> FlowiseStream:
+    def _open_stream(self, client: FlowiseClient, call: _Call) -> FlowiseStream:
         if call.resume is not None:
             resume = call.resume
             return client.resume_stream(
@@ -328,9 +330,9 @@ class ChatFlowise(BaseChatModel, FlowiseConnection):
                 interrupt=resume.interrupt,
                 **self._resume_options(call),
             )
-        return client.stream(call.chatflow_id, call.question, **self._options(call, chat_id))
+        return client.stream(call.chatflow_id, call.question, **self._options(call))
 
-    def _open_astream(self, client: AsyncFlowiseClient, call: _Call, chat_id: str | None) -> AsyncFlowiseStream:
+    def _open_astream(self, client: AsyncFlowiseClient, call: _Call) -> AsyncFlowiseStream:
         if call.resume is not None:
             resume = call.resume
             return client.resume_stream(
@@ -340,7 +342,7 @@ class ChatFlowise(BaseChatModel, FlowiseConnection):
                 interrupt=resume.interrupt,
                 **self._resume_options(call),
             )
-        return client.stream(call.chatflow_id, call.question, **self._options(call, chat_id))
+        return client.stream(call.chatflow_id, call.question, **self._options(call))
 
     def _mapper(self, call: _Call) -> ChunkMapper:
         return ChunkMapper(call.chatflow_id, call.stops, custom_events=self.emit_custom_events)
@@ -363,16 +365,10 @@ class ChatFlowise(BaseChatModel, FlowiseConnection):
         **kwargs: Any,
     ) -> ChatResult:
         call = self._prepare(messages, stop, kwargs)
-        client = self.client
-        with self._lease(call) as chat_id:
-            try:
-                prediction = self._predict(client, call, chat_id)
-            except FlowiseError as exc:
-                raise to_model_error(exc) from exc
-            except KeyboardInterrupt:
-                if self.abort_on_cancel:
-                    abort_call(client, call.chatflow_id, chat_id or call.session_id)
-                raise
+        try:
+            prediction = self._predict(self.client, call)
+        except FlowiseError as exc:
+            raise to_model_error(exc) from exc
         if self.emit_custom_events:
             for event in prediction_events(prediction, call.chatflow_id):
                 dispatch(event)
@@ -387,16 +383,10 @@ class ChatFlowise(BaseChatModel, FlowiseConnection):
         **kwargs: Any,
     ) -> ChatResult:
         call = self._prepare(messages, stop, kwargs)
-        client = self.async_client
-        with self._lease(call) as chat_id:
-            try:
-                prediction = await self._apredict(client, call, chat_id)
-            except FlowiseError as exc:
-                raise to_model_error(exc) from exc
-            except asyncio.CancelledError:
-                if self.abort_on_cancel:
-                    await aabort_call(client, call.chatflow_id, chat_id or call.session_id)
-                raise
+        try:
+            prediction = await self._apredict(self.async_client, call)
+        except FlowiseError as exc:
+            raise to_model_error(exc) from exc
         if self.emit_custom_events:
             for event in prediction_events(prediction, call.chatflow_id):
                 await adispatch(event)
@@ -412,24 +402,23 @@ class ChatFlowise(BaseChatModel, FlowiseConnection):
     ) -> Iterator[ChatGenerationChunk]:
         call = self._prepare(messages, stop, kwargs)
         mapper = self._mapper(call)
-        with self._lease(call) as chat_id:
-            stream = self._open_stream(self.client, call, chat_id)
-            mapper.chat_id = stream.chat_id
-            try:
-                for event in stream:
-                    chunk, custom = mapper.feed(event)
-                    if custom is not None:
-                        dispatch(custom)
-                    if chunk is not None:
-                        if run_manager is not None:
-                            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                        yield chunk
-                last = mapper.finish(stream.result)
-            except FlowiseError as exc:
-                raise to_model_error(exc) from exc
-            except BaseException as exc:  # the consumer left (GeneratorExit), Ctrl-C, ...: stop the flow
-                cancel_stream(stream, exc, abort=self.abort_on_cancel)
-                raise
+        stream = self._open_stream(self.client, call)
+        mapper.chat_id = stream.chat_id
+        try:
+            for event in stream:
+                chunk, custom = mapper.feed(event)
+                if custom is not None:
+                    dispatch(custom)
+                if chunk is not None:
+                    if run_manager is not None:
+                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+            last = mapper.finish(stream.result)
+        except FlowiseError as exc:
+            raise to_model_error(exc) from exc
+        except BaseException:  # the consumer left (GeneratorExit, maybe from the GC), Ctrl-C...: stop the flow
+            stream.cancel(wait=False) if self.abort_on_cancel else stream.close(wait=False)  # a queue put
+            raise
         if run_manager is not None:
             run_manager.on_llm_new_token(last.text, chunk=last)
         yield last
@@ -444,27 +433,27 @@ class ChatFlowise(BaseChatModel, FlowiseConnection):
     ) -> AsyncIterator[ChatGenerationChunk]:
         call = self._prepare(messages, stop, kwargs)
         mapper = self._mapper(call)
-        with self._lease(call) as chat_id:
-            stream = self._open_astream(self.async_client, call, chat_id)
-            mapper.chat_id = stream.chat_id
-            try:
-                async with aclosing(batches(stream)) as received:
-                    async for batch in received:
-                        end = len(batch) - 1
-                        for i, event in enumerate(batch):
-                            chunk, custom = mapper.feed(event, i < end and type(batch[i + 1]) is TokenEvent)
-                            if custom is not None:
-                                await adispatch(custom)
-                            if chunk is not None:
-                                if run_manager is not None:
-                                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                                yield chunk
-                last = mapper.finish(stream.result)
-            except FlowiseError as exc:
-                raise to_model_error(exc) from exc
-            except BaseException:  # the consumer left (GeneratorExit), the task was cancelled, ...: stop the flow
-                await acancel_stream(stream, abort=self.abort_on_cancel)
-                raise
+        stream = self._open_astream(self.async_client, call)
+        mapper.chat_id = stream.chat_id
+        try:
+            async with aclosing(batches(stream)) as received:
+                async for batch in received:
+                    end = len(batch) - 1
+                    for i, event in enumerate(batch):
+                        chunk, custom = mapper.feed(event, i < end and type(batch[i + 1]) is TokenEvent)
+                        if custom is not None:
+                            await adispatch(custom)
+                        if chunk is not None:
+                            if run_manager is not None:
+                                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                            yield chunk
+            last = mapper.finish(stream.result)
+        except FlowiseError as exc:
+            raise to_model_error(exc) from exc
+        except BaseException:  # the consumer left (GeneratorExit), the task was cancelled, ...: stop the flow
+            with contextlib.suppress(Exception, asyncio.CancelledError):  # best effort; the abort is shielded
+                await (stream.cancel() if self.abort_on_cancel else stream.aclose())
+            raise
         if run_manager is not None:
             await run_manager.on_llm_new_token(last.text, chunk=last)
         yield last

@@ -9,7 +9,6 @@ session's), never on a chat another running call holds.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,10 +24,9 @@ from flowise_integrations.discovery import FlowInfo, FormField, form_json_schema
 from flowise_integrations.errors import FlowiseError
 from flowise_integrations.models import Prediction
 
-from ._cancel import aabort_call, abort_call
 from ._connection import FlowiseConnection
 from ._convert import adispatch, dispatch, prediction_events
-from ._ids import configurable_of, lease
+from ._ids import configurable_of
 from ._tool_errors import FlowiseToolInputError, to_tool_error
 
 if TYPE_CHECKING:
@@ -149,12 +147,13 @@ class FlowiseTool(BaseTool, FlowiseConnection):
             raise FlowiseToolInputError(str(exc)) from exc
         return _ToolCall(None, form, session)  # Flowise refuses a question together with a form
 
-    def _options(self, call: _ToolCall, chat_id: str | None) -> dict[str, Any]:
+    def _options(self, call: _ToolCall) -> dict[str, Any]:
+        """A chat of the call's own (or its session's: the client leases it), aborted when the call is left."""
         return {
-            "chat_id": chat_id,
             "session_id": call.session_id,
             "form": call.form,
             "override_config": self.override_config,
+            "abort_on_cancel": self.abort_on_cancel,
         }
 
     def _output(self, prediction: Prediction) -> tuple[str, dict[str, Any]]:
@@ -187,16 +186,10 @@ class FlowiseTool(BaseTool, FlowiseConnection):
         **fields: Any,
     ) -> tuple[str, dict[str, Any]]:
         call = self._call(question, fields, config)
-        client = self.client
-        with lease(self.base_url, None, call.session_id) as chat_id:
-            try:
-                prediction = client.predict(self.chatflow_id, call.question, **self._options(call, chat_id))
-            except FlowiseError as exc:
-                raise to_tool_error(exc) from exc
-            except KeyboardInterrupt:
-                if self.abort_on_cancel:
-                    abort_call(client, self.chatflow_id, chat_id or call.session_id)
-                raise
+        try:
+            prediction = self.client.predict(self.chatflow_id, call.question, **self._options(call))
+        except FlowiseError as exc:
+            raise to_tool_error(exc) from exc
         if self.emit_custom_events:
             for event in prediction_events(prediction, self.chatflow_id):
                 dispatch(event)
@@ -211,16 +204,10 @@ class FlowiseTool(BaseTool, FlowiseConnection):
         **fields: Any,
     ) -> tuple[str, dict[str, Any]]:
         call = self._call(question, fields, config)
-        client = self.async_client
-        with lease(self.base_url, None, call.session_id) as chat_id:
-            try:
-                prediction = await client.predict(self.chatflow_id, call.question, **self._options(call, chat_id))
-            except FlowiseError as exc:
-                raise to_tool_error(exc) from exc
-            except asyncio.CancelledError:
-                if self.abort_on_cancel:
-                    await aabort_call(client, self.chatflow_id, chat_id or call.session_id)
-                raise
+        try:
+            prediction = await self.async_client.predict(self.chatflow_id, call.question, **self._options(call))
+        except FlowiseError as exc:
+            raise to_tool_error(exc) from exc
         if self.emit_custom_events:
             for event in prediction_events(prediction, self.chatflow_id):
                 await adispatch(event)

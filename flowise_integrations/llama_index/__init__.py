@@ -15,7 +15,8 @@ except ModuleNotFoundError as _missing:
         name=_missing.name,
     ) from _missing
 
-from ._calls import ChatIdInUseWarning
+from flowise_integrations.chats import ChatIdInUseWarning
+
 from .events import (
     FlowiseAgentStepEvent,
     FlowiseInstrumentationEvent,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import Any
 
 import httpx
@@ -31,7 +31,6 @@ from flowise_integrations.errors import FlowiseError
 from flowise_integrations.exchange import normalize_base_url, resolve_api_key, resolve_base_url
 from flowise_integrations.hitl import Interrupt
 
-from ._calls import abort_later, abort_now, aborter, chats, claim_request
 from ._clients import Clients
 from ._mapping import MakeResponse, R, ResponseMapper, chat_response, completion_response, prediction_input
 from .events import EventReporter
@@ -214,46 +213,20 @@ class FlowiseLLM(CustomLLM):
         reporter = EventReporter(chatflow_id, active_span_id.get())
         return _Call(chatflow_id, request, ResponseMapper(make, reporter), resume)
 
-    def _claim(self, call: _Call) -> tuple[str, str] | None:
-        """Hold the call's chat id while it runs (see ``claim_request``); a resume keeps the stopped run's ids."""
-        return None if call.resume is not None else claim_request(self.base_url, call.request)
-
-    @staticmethod
-    def _run_id(call: _Call) -> str | None:
-        """The chat id Flowise's abort knows the run by."""
-        if call.resume is not None:
-            interrupt = call.resume.interrupt
-            return interrupt.chat_id or interrupt.session_id or call.request.get("chat_id")
-        return call.request.get("chat_id") or call.request.get("session_id")
-
-    def _abort_later(self, call: _Call) -> None:
-        if self.abort_on_cancel:
-            abort_later(self.client, call.chatflow_id, self._run_id(call))
-
-    async def _abort_now(self, call: _Call) -> None:
-        if self.abort_on_cancel:
-            await abort_now(self.async_client, call.chatflow_id, self._run_id(call))
-
     def _predict(self, call: _Call) -> Any:
-        aborter.ready()
-        key = self._claim(call)
         resume = call.resume
-        try:
-            if resume is None:
-                prediction = self.client.predict(call.chatflow_id, **call.request)
-            else:
-                prediction = self.client.resume(
-                    call.chatflow_id,
-                    interrupt=resume.interrupt,
-                    approve=resume.approve,
-                    feedback=resume.feedback,
-                    **call.request,
-                )
-        except (KeyboardInterrupt, SystemExit):
-            self._abort_later(call)
-            raise
-        finally:
-            chats.release(key)
+        abort = self.abort_on_cancel  # Ctrl-C: the client aborts the run in the background
+        if resume is None:
+            prediction = self.client.predict(call.chatflow_id, abort_on_cancel=abort, **call.request)
+        else:
+            prediction = self.client.resume(
+                call.chatflow_id,
+                interrupt=resume.interrupt,
+                approve=resume.approve,
+                feedback=resume.feedback,
+                abort_on_cancel=abort,
+                **call.request,
+            )
         return call.mapper.final(prediction, streaming=False)
 
     def _open(self, call: _Call) -> FlowiseStream:
@@ -269,47 +242,34 @@ class FlowiseLLM(CustomLLM):
         )
 
     def _stream(self, call: _Call) -> Generator[Any, None, None]:
-        aborter.ready()
-        key = self._claim(call)
-        stream: FlowiseStream | None = None
-        ended = False
+        stream = self._open(call)  # the client leases the chat until the call ends (see flowise_integrations.chats)
         try:
-            stream = self._open(call)
             step = call.mapper.step
             for event in stream:
                 response = step(event)
                 if response is not None:
                     yield response
-            ended = True
-        except FlowiseError:
-            ended = True  # the stream ended by itself (and closed itself)
+        except FlowiseError:  # the stream ended by itself (and closed itself)
             raise
-        finally:
-            if ended or stream is None:
-                chats.release(key)
-            else:  # left early: stopped on the aborter thread (this may be the garbage collector, inside a lock)
-                aborter.submit(_stopper(stream.cancel if self.abort_on_cancel else stream.close, key))
+        except BaseException:  # left early: break, a dropped generator (maybe closed by the GC inside a lock)
+            stream.cancel(wait=False) if self.abort_on_cancel else stream.close(wait=False)  # a queue put
+            raise
         yield call.mapper.final(stream.result, streaming=True)
 
     async def _apredict(self, call: _Call) -> Any:
-        key = self._claim(call)
         resume = call.resume
-        try:
-            if resume is None:
-                prediction = await self.async_client.predict(call.chatflow_id, **call.request)
-            else:
-                prediction = await self.async_client.resume(
-                    call.chatflow_id,
-                    interrupt=resume.interrupt,
-                    approve=resume.approve,
-                    feedback=resume.feedback,
-                    **call.request,
-                )
-        except asyncio.CancelledError:
-            await self._abort_now(call)
-            raise
-        finally:
-            chats.release(key)
+        abort = self.abort_on_cancel  # a cancelled task: the client aborts the run (shielded)
+        if resume is None:
+            prediction = await self.async_client.predict(call.chatflow_id, abort_on_cancel=abort, **call.request)
+        else:
+            prediction = await self.async_client.resume(
+                call.chatflow_id,
+                interrupt=resume.interrupt,
+                approve=resume.approve,
+                feedback=resume.feedback,
+                abort_on_cancel=abort,
+                **call.request,
+            )
         return call.mapper.final(prediction, streaming=False)
 
     def _aopen(self, call: _Call) -> AsyncFlowiseStream:
@@ -325,26 +285,19 @@ class FlowiseLLM(CustomLLM):
         )
 
     async def _astream(self, call: _Call) -> AsyncGenerator[Any, None]:
-        key = self._claim(call)
-        stream: AsyncFlowiseStream | None = None
-        ended = False
+        stream = self._aopen(call)
         try:
-            stream = self._aopen(call)
             step = call.mapper.step
             async for event in stream:
                 response = step(event)
                 if response is not None:
                     yield response
-            ended = True
         except FlowiseError:
-            ended = True
             raise
-        finally:
-            try:
-                if not ended and stream is not None:  # left early: break + aclose, a cancelled task
-                    await _astop(stream, self.abort_on_cancel)
-            finally:
-                chats.release(key)
+        except BaseException:  # left early: break + aclose, a cancelled task
+            with contextlib.suppress(Exception, asyncio.CancelledError):  # best effort; the abort is shielded
+                await (stream.cancel() if self.abort_on_cancel else stream.aclose())
+            raise
         yield call.mapper.final(stream.result, streaming=True)
 
     # -- chat (native) ----------------------------------------------------------------------------------
@@ -445,25 +398,3 @@ def _resume_messages(interrupt: Interrupt, approve: bool, feedback: str | None) 
 
 def _resume_kwargs(interrupt: Interrupt, approve: bool, feedback: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, _RESUME: {"interrupt": interrupt, "approve": approve, "feedback": feedback}}
-
-
-async def _astop(stream: AsyncFlowiseStream, abort: bool) -> None:
-    """Stop an abandoned async stream: close it and (``abort``) ask Flowise to stop the run. Best effort: a
-    failure here (the client already closed, the loop shutting down) must not replace what ended the call."""
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        if abort:
-            await asyncio.shield(stream.cancel())
-        else:
-            await stream.aclose()
-
-
-def _stopper(stop: Callable[[], object], key: tuple[str, str] | None) -> Callable[[], None]:
-    """Stop an abandoned stream, then free its chat id (only then may another call reuse it)."""
-
-    def run() -> None:
-        try:
-            stop()
-        finally:
-            chats.release(key)
-
-    return run

@@ -28,7 +28,6 @@ from flowise_integrations.errors import FlowiseError
 from flowise_integrations.exchange import DEFAULT_TIMEOUT, resolve_api_key, resolve_base_url, resolve_credentials
 from flowise_integrations.models import Prediction
 
-from ._calls import abort_later, abort_now, aborter, chats, claim_request
 from ._clients import Clients
 
 __all__ = ["FlowiseFlowTool", "FlowiseToolSpec"]
@@ -124,31 +123,14 @@ class FlowiseFlowTool(FunctionTool):
     def _run(self, *args: Any, **kwargs: Any) -> Prediction:
         """Run the flow (sync) and return its prediction; raises ``ValueError`` or the ``FlowiseError`` tree."""
         question, options = self._request(args, kwargs)
-        spec, flow = self._spec, self.flow.id
-        aborter.ready()
-        key = claim_request(spec.base_url, options)
-        try:
-            return spec.client.predict(flow, question, **options)
-        except (KeyboardInterrupt, SystemExit):
-            if spec.abort_on_cancel:
-                abort_later(spec.client, flow, options.get("chat_id") or options.get("session_id"))
-            raise
-        finally:
-            chats.release(key)
+        spec = self._spec  # Ctrl-C: the client aborts the run in the background
+        return spec.client.predict(self.flow.id, question, abort_on_cancel=spec.abort_on_cancel, **options)
 
     async def _arun(self, *args: Any, **kwargs: Any) -> Prediction:
         """Run the flow (natively async); a cancelled task aborts the run on the server."""
         question, options = self._request(args, kwargs)
-        spec, flow = self._spec, self.flow.id
-        key = claim_request(spec.base_url, options)
-        try:
-            return await spec.async_client.predict(flow, question, **options)
-        except BaseException as exc:
-            if spec.abort_on_cancel and not isinstance(exc, Exception):  # cancelled, not failed
-                await abort_now(spec.async_client, flow, options.get("chat_id") or options.get("session_id"))
-            raise
-        finally:
-            chats.release(key)
+        spec = self._spec
+        return await spec.async_client.predict(self.flow.id, question, abort_on_cancel=spec.abort_on_cancel, **options)
 
     # -- what agents call -------------------------------------------------------------------------------
 

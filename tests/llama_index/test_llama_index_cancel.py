@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from _llama_index_support import CONVERSATION, MakeLLM
 
+from flowise_integrations._control import wait_for_aborts
+from flowise_integrations.chats import in_use
 from flowise_integrations.errors import FlowExecutionError
 from flowise_integrations.llama_index import FlowiseQueryEngine
-from flowise_integrations.llama_index._calls import aborter, chats
 from flowise_integrations.testing import FakeFlow, FakeFlowise
 
 SLOW = {"tokens": [f" t{i}" for i in range(200)], "token_delay": 0.02, "kind": "agentflow"}
@@ -64,7 +65,7 @@ def assert_aborted(fake: FakeFlowise, flow: str) -> None:
 
 
 def assert_not_aborted(fake: FakeFlowise, flow: str) -> None:
-    aborter.wait(WAIT)  # anything queued has run
+    assert wait_for_aborts(WAIT)  # anything handed to the background has run
     assert aborts(fake, flow) == []
 
 
@@ -95,7 +96,7 @@ def test_the_chat_id_is_held_until_the_abort_was_sent(make_llm: MakeLLM, fake: F
     llm = make_llm(flow, chat_id="conversation-1")
     for _ in llm.stream_chat(CONVERSATION):
         break
-    assert wait_for(lambda: not chats.busy(llm.base_url, "conversation-1"))
+    assert wait_for(lambda: not in_use(llm.base_url, "conversation-1"))
     assert aborts(fake, flow) == ["conversation-1"]  # released only once the abort had been sent
 
 

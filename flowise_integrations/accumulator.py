@@ -136,6 +136,11 @@ class PredictionAccumulator:
         return "".join(self._tokens)
 
     @property
+    def tokens(self) -> list[str]:
+        """The tokens so far, as they came (the list itself: do not change it)."""
+        return self._tokens
+
+    @property
     def chat_message_id(self) -> str | None:
         return _as_opt_str(self.metadata.get("chatMessageId"))
 

@@ -335,7 +335,7 @@ class _ClientBase(Generic[_H]):
     def _check_request(self, state: StreamState) -> tuple[CheckReason, httpx.Request] | None:
         """At ``end``: the stored-answer lookup due (lost, restarted, or verified answers), or the error to raise
         when it is due but cannot be made (no API key)."""
-        reason = state.check_reason(self.verify_answers)
+        reason = state.check_reason(self.verify_answers, can_look_up=self.api_key is not None)
         if reason is None or (reason == "lost" and not self.recover_lost_answers):
             if reason == "lost":
                 raise state.lost_answer_error("recover_lost_answers is off")

@@ -447,15 +447,21 @@ class StreamState:
             partial=self.result,
         )
 
-    def check_reason(self, verify: bool | Literal["auto"]) -> CheckReason | None:
+    def check_reason(self, verify: bool | Literal["auto"], *, can_look_up: bool = True) -> CheckReason | None:
         """Whether the answer must be looked up at ``end``: ``lost`` (nothing streamed), ``repeated`` (the run
-        restarted: a second ``start``), ``always`` (``verify_answers=True``); ``None`` when nothing is due."""
+        restarted), ``always`` (``verify_answers=True``); ``None`` when nothing is due.
+
+        A run restarted when a second ``start`` came, or, since Flowise sends ``start`` once per client, when the
+        answer's opening tokens came again later (a queue-mode job redelivered after its worker died streams the
+        whole answer again). That second sign can be a real answer repeating itself, so it only asks for a
+        lookup when one ``can_look_up`` (a false alarm then costs one request and changes nothing).
+        """
         if self.lost_answer():
             return "lost"
         acc = self.acc
         if verify is False or acc.error is not None or acc.chat_message_id is None:
             return None
-        if acc.starts > 1:
+        if acc.starts > 1 or (can_look_up and _opening_repeats(acc.tokens)):
             return "repeated"
         return "always" if verify is True else None
 
@@ -542,3 +548,13 @@ class StreamState:
                 partial=self.result,
             )
         return None
+
+
+def _opening_repeats(tokens: list[str], size: int = 3) -> bool:
+    """Whether the first ``size`` non-empty tokens come again, in order, later in the stream."""
+    words = [t for t in tokens if t]
+    opening = words[:size]
+    if len(opening) < size or len(words) < 2 * size:
+        return False
+    first = opening[0]
+    return any(words[i : i + size] == opening for i in range(1, len(words) - size + 1) if words[i] == first)

@@ -139,3 +139,29 @@ async def test_async_redelivery_is_corrected_too() -> None:
                                  http_client=httpx.AsyncClient(transport=transport))  # fmt: skip
     result = await aclient.stream("flow", "hi").until_done()
     assert result.text == ANSWER and result.recovered
+
+
+def test_a_redelivery_without_a_second_start_is_caught_by_its_repeated_opening() -> None:
+    """Flowise sends ``start`` once per client, so a redelivered run shows only as its opening tokens again."""
+    seen, transport = server(body([*WORDS[:3], *WORDS]), ANSWER)
+    stream = client(transport).stream("flow", "hi")  # verify_answers="auto"
+    corrections = [e for e in stream if isinstance(e, CorrectionEvent)]
+    assert [c.data["reason"] for c in corrections] == ["repeated"]
+    assert stream.result.text == ANSWER and stream.result.recovered
+    assert [r.method for r in seen] == ["POST", "GET"]
+
+
+def test_an_answer_that_repeats_its_opening_costs_one_lookup_and_stays() -> None:
+    chant = ["Go", " team", "!", "Go", " team", "!"]
+    seen, transport = server(body(chant), "".join(chant))
+    result = client(transport).stream("flow", "hi").until_done()
+    assert result.text == "".join(chant) and not result.recovered
+    assert [r.method for r in seen] == ["POST", "GET"]
+
+
+def test_without_a_key_a_repeated_opening_alone_is_not_an_error() -> None:
+    """Only a certain restart (a second ``start``) raises without a key; a repeated opening may be a real answer."""
+    _, transport = server(body([*WORDS[:3], *WORDS]), ANSWER)
+    plain = FlowiseClient("http://flowise.test", http_client=httpx.Client(transport=transport), diagnose_after=None)
+    result = plain.stream("flow", "hi").until_done()
+    assert result.text.count("slow0") == 2 and not result.recovered

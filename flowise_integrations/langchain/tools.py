@@ -148,12 +148,12 @@ class FlowiseTool(BaseTool, FlowiseConnection):
         return _ToolCall(None, form, session)  # Flowise refuses a question together with a form
 
     def _options(self, call: _ToolCall) -> dict[str, Any]:
-        """A chat of the call's own (or its session's: the client leases it), aborted when the call is left."""
+        """A chat of the call's own, or its session's (the client leases it); aborted when the call is left."""
         return {
             "session_id": call.session_id,
             "form": call.form,
             "override_config": self.override_config,
-            "abort_on_cancel": self.abort_on_cancel,
+            "abort_on_cancel": self.abort_on_cancel,  # Ctrl-C / a cancelled task: the client aborts the run
         }
 
     def _output(self, prediction: Prediction) -> tuple[str, dict[str, Any]]:

@@ -167,7 +167,7 @@ _NOT_FOUND = re.compile(r"not found", re.IGNORECASE)
 # usage errors Flowise reports as flow failures (500 / in-band): they are the caller's to fix
 _REFUSED_TRIGGER = re.compile(r"This flow is configured as a (?:Webhook|Scheduled) Trigger")
 _NOT_RESUMABLE = re.compile(r"Cannot resume execution|No previous execution found for session")
-# a malformed id on a Postgres-backed server: the database refuses the lookup (500)
+# a malformed id on a Postgres-backed server: the database refuses the lookup (500); SQLite says "not found"
 _MALFORMED_ID = re.compile(r"invalid input syntax for type uuid", re.IGNORECASE)
 # Flowise before 3.0.13 answers an unknown chatflow with a 500 from its chatflow lookup
 _UNKNOWN_FLOW = re.compile(r"getChatflowById - .*not found|Chatflow \S+ not found", re.IGNORECASE)
@@ -256,10 +256,10 @@ def error_from_response(
         cls = AuthenticationError
     elif status_code == 403:
         cls = PermissionDeniedError
-    elif status_code == 404 or (status_code == 500 and _UNKNOWN_FLOW.search(message)):
-        cls = NotFoundError
-    elif status_code == 500 and _MALFORMED_ID.search(message):
-        cls = BadRequestError
+    elif status_code == 404 or (
+        status_code == 500 and (_UNKNOWN_FLOW.search(message) or _MALFORMED_ID.search(message))
+    ):
+        cls = NotFoundError  # before 3.0.13 an unknown flow is a 500; on Postgres a malformed id is the db's 500
     elif status_code in (400, 500) and _NOT_RESUMABLE.search(message):
         cls = NotResumableError
     elif status_code in (400, 500) and _REFUSED_TRIGGER.search(message):
@@ -299,12 +299,12 @@ def error_from_probe(chatflow_id: str, status_code: int, content: bytes) -> Flow
         return None
     body, message = _decode_body(content)
     hint = "Flowise does not answer streaming requests for unknown chatflows"
-    if status_code == 404 or _NOT_FOUND.search(message):
+    if status_code == 404 or _NOT_FOUND.search(message) or _MALFORMED_ID.search(message):
         return NotFoundError(
             f"Chatflow {chatflow_id} not found ({hint}; diagnosed with GET /chatflows-streaming): {message}",
             status_code=404,
             body=body,
         )
-    if status_code == 400 or _MALFORMED_ID.search(message):  # Postgres: 500 "invalid input syntax for type uuid"
-        return BadRequestError(f"Invalid chatflow id {chatflow_id!r}: {message}", status_code=status_code, body=body)
+    if status_code == 400:
+        return BadRequestError(f"Invalid chatflow id {chatflow_id!r}: {message}", status_code=400, body=body)
     return None

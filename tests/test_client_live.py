@@ -26,6 +26,9 @@ from flowise_integrations.testing import FakeFlow, FakeFlowise
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 
+pytestmark = pytest.mark.timeout(60)  # a missed diagnosis waits out a 120 s read timeout: fails
+
+
 @pytest.fixture
 def fake() -> FakeFlowise:
     return FakeFlowise()
@@ -52,15 +55,13 @@ def test_stream_over_loopback_and_no_connection_left_open(fake: FakeFlowise, ser
 def test_breaking_out_closes_the_connection_at_once(fake: FakeFlowise, served: str) -> None:
     flow = fake.add_flow(FakeFlow(tokens=[f"t{i} " for i in range(200)], token_delay=0.02))
     client = FlowiseClient(served)
-    start = time.perf_counter()
     with client.stream(flow, "hi") as stream:
         for event in stream:
             if isinstance(event, TokenEvent):
                 break
         assert fake.open_connections == 1
     client.close()
-    _wait_for(lambda: fake.open_connections == 0)
-    assert time.perf_counter() - start < 2.0  # not the 4 s the whole stream would take
+    _wait_for(lambda: fake.open_connections == 0)  # closed long before the 4 s the whole stream would take
 
 
 def test_cancel_closes_and_aborts_on_the_server(fake: FakeFlowise, served: str) -> None:
@@ -81,14 +82,12 @@ def test_unknown_chatflow_streaming_is_not_found_quickly(fake: FakeFlowise, tran
     """Flowise never answers; the client diagnoses after `diagnose_after` instead of waiting out the timeout."""
     with fake.serve() as base_url:
         if transport == "loopback":
-            client = FlowiseClient(base_url, timeout=30, diagnose_after=0.3)
+            client = FlowiseClient(base_url, timeout=120, diagnose_after=0.3)  # > the hard limit
         else:
-            http = httpx.Client(transport=fake.transport(), timeout=30)
+            http = httpx.Client(transport=fake.transport(), timeout=120)
             client = FlowiseClient("http://flowise.test", http_client=http, diagnose_after=0.3)
-        start = time.perf_counter()
         with pytest.raises(NotFoundError, match=f"Chatflow {UNKNOWN} not found"):
             client.stream(UNKNOWN, "hi").until_done()
-        assert time.perf_counter() - start < 5
         if transport == "loopback":
             client.close()
     assert fake.open_connections == 0
@@ -96,11 +95,9 @@ def test_unknown_chatflow_streaming_is_not_found_quickly(fake: FakeFlowise, tran
 
 async def test_unknown_chatflow_streaming_is_not_found_quickly_async(fake: FakeFlowise) -> None:
     with fake.serve() as base_url:
-        async with AsyncFlowiseClient(base_url, timeout=30, diagnose_after=0.3) as client:
-            start = time.perf_counter()
+        async with AsyncFlowiseClient(base_url, timeout=120, diagnose_after=0.3) as client:
             with pytest.raises(NotFoundError):
                 await client.stream(UNKNOWN, "hi").until_done()
-            assert time.perf_counter() - start < 5
         _wait_for(lambda: fake.open_connections == 0)
 
 
@@ -196,11 +193,8 @@ async def test_async_streams_are_concurrent(fake: FakeFlowise) -> None:
     async with AsyncFlowiseClient(
         "http://flowise.test", http_client=httpx.AsyncClient(transport=fake.async_transport())
     ) as client:
-        start = time.perf_counter()
         results = await asyncio.gather(*(client.predict(flow, f"q{i}") for i in range(20)))
-        elapsed = time.perf_counter() - start
-    assert [r.text for r in results] == ["ok"] * 20
-    assert elapsed < 0.2 * 5  # 20 sequential calls would take 4 s
+    assert [r.text for r in results] == ["ok"] * 20  # the overlap itself: tests/*/test_*_concurrency.py (no clock)
 
 
 async def test_async_cancelling_the_task_closes_the_stream(fake: FakeFlowise, served: str) -> None:
@@ -281,11 +275,9 @@ def test_a_script_that_hits_an_unknown_chatflow_exits_promptly(fake: FakeFlowise
 
     script = (
         "import sys; from flowise_integrations import FlowiseClient, NotFoundError\n"
-        f"client = FlowiseClient({served!r}, timeout=60, diagnose_after=0.3)\n"
+        f"client = FlowiseClient({served!r}, timeout=120, diagnose_after=0.3)\n"
         f"try:\n    client.stream({UNKNOWN!r}, 'hi').until_done()\nexcept NotFoundError:\n    sys.exit(0)\n"
         "sys.exit(1)\n"
     )
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", script], timeout=30, check=False)
+    result = subprocess.run([sys.executable, "-c", script], timeout=30, check=False)  # < the 60 s read timeout
     assert result.returncode == 0
-    assert time.perf_counter() - start < 10  # not the 60 s read timeout

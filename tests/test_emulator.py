@@ -400,7 +400,7 @@ def test_pre_sse_errors_hang_over_loopback(fake: FakeFlowise, served: str, flow_
         start = time.perf_counter()
         with pytest.raises(httpx.ReadTimeout):
             stream(http, flow_id)
-        assert 0.45 < time.perf_counter() - start < 2
+        assert time.perf_counter() - start > 0.45  # the read timeout, not an answer (a lower bound only)
         wait_for(lambda: fake.open_connections == 0)  # httpx dropped the timed-out connection; we noticed
         assert fake.last_request.path == f"/api/v1/prediction/{flow_id}"
         json_mode = predict(http, flow_id, streaming="false")

@@ -753,13 +753,13 @@ def test_pre_3_0_13_unknown_flow_500_is_not_found() -> None:
         client.predict("x", "hi")
 
 
-def test_a_malformed_id_on_a_postgres_backed_server_is_a_bad_request() -> None:
-    """Flowise on Postgres answers a malformed id with the database's 500; the probe and predict both say 400."""
-    from flowise_integrations.errors import BadRequestError, error_from_probe
+def test_a_malformed_id_on_a_postgres_backed_server_is_not_found_as_on_sqlite() -> None:
+    """Flowise on Postgres answers a malformed id with the database's 500 (SQLite: not found); both say 404."""
+    from flowise_integrations.errors import error_from_probe
 
     message = 'Error: chatflowsService.getChatflowById - invalid input syntax for type uuid: "not-a-uuid"'
     body = json.dumps({"statusCode": 500, "success": False, "message": message}).encode()
-    assert isinstance(error_from_probe("not-a-uuid", 500, body), BadRequestError)
+    assert isinstance(error_from_probe("not-a-uuid", 500, body), NotFoundError)
     client = mock_client(lambda r: httpx.Response(500, headers=JSON, content=body))
-    with pytest.raises(BadRequestError, match="invalid input syntax"):
+    with pytest.raises(NotFoundError, match="invalid input syntax"):
         client.predict("not-a-uuid", "hi")

@@ -406,10 +406,8 @@ def test_unknown_chatflow_stream_leaves_nothing_behind(real_flowise: RealFlowise
 
 @pytest.mark.parametrize("mode", ["stream", "astream"])
 async def test_malformed_chatflow_id_is_diagnosed_too(real_flowise: RealFlowiseState, mode: str) -> None:
-    started = time.monotonic()
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError):  # SQLite: "not found"; Postgres (queue mode): the uuid syntax error
         await run_client(real_flowise, mode, "not-a-uuid", "hi", client_options={"diagnose_after": 1.0})
-    assert time.monotonic() - started < 6
 
 
 # ------------------------------------------------------------------------------------------ abort

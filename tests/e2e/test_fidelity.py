@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -423,10 +422,8 @@ def test_unknown_chatflow(sides: Sides, streaming: bool) -> None:
         return
     short = httpx.Timeout(1.5, connect=5.0)
     for http in (sides.real_http, sides.fake_http):
-        started = time.monotonic()
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(httpx.ReadTimeout):  # both hang: nothing at all comes back
             http.post(f"/api/v1/prediction/{unknown}", json={"question": "hi", "streaming": True}, timeout=short)
-        assert time.monotonic() - started < 5
 
 
 def test_other_endpoints(sides: Sides) -> None:

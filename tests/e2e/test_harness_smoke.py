@@ -209,7 +209,6 @@ def test_agentflow_stream_can_be_aborted(real_flowise: RealFlowiseState) -> None
     abort_url = f"{real_flowise.base_url}/api/v1/chatmessage/abort/{real_flowise.flows[flow]}/{chat_id}"
     body = {"question": "SLOW_STREAM please", "streaming": True, "chatId": chat_id}
     disconnects_before = sum(r.get("event") == "client_disconnected" for r in real_flowise.fake_llm_requests())
-    started = time.monotonic()
     raw, aborted = b"", False
     with httpx.stream("POST", real_flowise.prediction_url(flow), json=body, timeout=TIMEOUT) as resp:
         for chunk in resp.iter_bytes():
@@ -218,11 +217,9 @@ def test_agentflow_stream_can_be_aborted(real_flowise: RealFlowiseState) -> None
                 abort = httpx.put(abort_url, timeout=TIMEOUT)
                 assert abort.json() == {"status": 200, "message": "Chat message aborted"}
                 aborted = True
-    elapsed = time.monotonic() - started
     events = parse_sse(raw)
     assert aborted
-    assert elapsed < 5, f"40 tokens x 250 ms were not cut short ({elapsed:.1f} s)"
-    assert tokens(events).startswith("slow0") and "slow39" not in tokens(events)
+    assert tokens(events).startswith("slow0") and "slow39" not in tokens(events)  # cut short, not run out
     names = [e["event"] for e in events]
     if real_flowise.is_queue:
         # the worker's `agentFlowEvent: ERROR` (through Redis) races the main server's `error`: before it, after

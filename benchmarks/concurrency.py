@@ -141,12 +141,23 @@ def main() -> None:
     parser.add_argument("--pool", default="default", help="max_connections for `core` (default: the client's)")
     args = parser.parse_args()
     tokens = [f"t{i} " for i in range(args.tokens)]
-    header = f"{'contender':<14} {'streams':>7} {'done':>6} {'errors':>6} {'wall s':>7} {'worst stall s':>13} {'peak RSS MB':>11}"
+    columns = ("contender", "streams", "done", "errors", "wall s", "worst stall s", "peak RSS MB")
+    widths = (-14, 7, 6, 6, 7, 13, 11)
+    header = " ".join(f"{c:<{-w}}" if w < 0 else f"{c:>{w}}" for c, w in zip(columns, widths, strict=True))
     print(f"{args.tokens} tokens per stream; server: FakeFlowise loopback in its own process\n{header}")
     with flowise_server(flow={"tokens": tokens}) as server:
         for n in args.streams:
             for contender in args.contenders:
-                cmd = [sys.executable, __file__, "--worker", contender, server.base_url, server.flows["flow"], str(n), args.pool]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    contender,
+                    server.base_url,
+                    server.flows["flow"],
+                    str(n),
+                    args.pool,
+                ]
                 try:
                     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.limit, check=False)
                     row = json.loads(out.stdout.strip().splitlines()[-1])

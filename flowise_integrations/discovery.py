@@ -56,7 +56,7 @@ _REDACTED = "***"
 
 
 class _WireModel(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="allow")
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="allow")
 
 
 class FormField(_WireModel):
@@ -91,7 +91,7 @@ class FlowUploads(_WireModel):
 class FlowInfo(BaseModel):
     """One flow of a Flowise server, as far as the server said (``None`` = not told)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     id: str
     name: str = ""

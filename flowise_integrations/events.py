@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, TypeAdapter
 
 from .models import AgentReasoningStep, SourceDocument, Usage, UsedTool
 
@@ -50,9 +50,9 @@ __all__ = [
     "event_to_dict",
 ]
 
-_DOCS = TypeAdapter(list[SourceDocument])
-_TOOLS = TypeAdapter(list[UsedTool])
-_STEPS = TypeAdapter(list[AgentReasoningStep])
+_DOCS = TypeAdapter(list[SourceDocument], config=ConfigDict(defer_build=True))
+_TOOLS = TypeAdapter(list[UsedTool], config=ConfigDict(defer_build=True))
+_STEPS = TypeAdapter(list[AgentReasoningStep], config=ConfigDict(defer_build=True))
 
 
 def _as_list(data: Any) -> list[Any]:

@@ -65,7 +65,7 @@ _FINAL_NOT_STOPPED = {"FINISHED", "ERROR", "TERMINATED", "TIMEOUT"}
 class PendingToolCall(BaseModel):
     """A tool call the model asked for, awaiting approval (a LangChain ``ToolCall``: name, args, id)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     name: str = ""
     args: Any = None
@@ -76,7 +76,7 @@ class PendingToolCall(BaseModel):
 class Decision(BaseModel):
     """One answer the human can give, with Flowise's own button label."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     value: Literal["proceed", "reject"]
     label: str
@@ -84,6 +84,8 @@ class Decision(BaseModel):
 
 class Interrupt(BaseModel):
     """A stopped run waiting for a human: who asks, what, and how to answer (:meth:`resume_fields`)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     kind: Literal["human_input", "tool_approval"]
     protocol: Literal["agentflow_v2", "sequential_agents"] = "agentflow_v2"

@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .hitl import resumed_node
 from .models import Usage
@@ -52,6 +52,8 @@ _DETAILS = ("input_token_details", "output_token_details")
 
 class NodeUsage(BaseModel):
     """The model calls of one executed node, as this module counts them, next to Flowise's own figure."""
+
+    model_config = ConfigDict(defer_build=True)
 
     node_id: str | None = None
     node_label: str | None = None

@@ -273,6 +273,7 @@ class QueueRig:
     die_with_parent: bool = True
     _timers: list[threading.Timer] = dataclasses.field(default_factory=list)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    _log_from: dict[str, int] = dataclasses.field(default_factory=dict)  # a restarted worker's log starts here
 
     @property
     def workers(self) -> list[ManagedProcess]:
@@ -322,6 +323,7 @@ class QueueRig:
     def jobs_in_progress(self, worker: ManagedProcess) -> int:
         """Prediction jobs the worker started and has not logged as completed or failed."""
         text = self._log(worker).read_text(errors="replace") if self._log(worker).is_file() else ""
+        text = text[self._log_from.get(worker.name, 0) :]  # a killed predecessor's unfinished job is not this one's
         started = text.count("[BaseQueue] Processing job")
         ended = text.count("[BaseQueue] Completed job") + text.count("[BaseQueue] Job ")
         return started - ended
@@ -358,6 +360,7 @@ class QueueRig:
                 continue
             out = self._log(worker)
             offset = out.stat().st_size if out.is_file() else 0
+            self._log_from[worker.name] = len(out.read_text(errors="replace")) if out.is_file() else 0
             fresh = spawn(
                 worker.name,
                 self.worker_cmd,

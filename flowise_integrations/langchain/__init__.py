@@ -20,6 +20,7 @@ from flowise_integrations.chats import ChatIdInUseWarning
 from . import _blocks  # noqa: F401  (registers the "flowise" content-block translator)
 from ._convert import CUSTOM_EVENTS
 from ._errors import (
+    FlowiseModelAnswerMismatchError,
     FlowiseModelAPIError,
     FlowiseModelAuthenticationError,
     FlowiseModelBadRequestError,
@@ -30,6 +31,7 @@ from ._errors import (
     FlowiseModelInternalServerError,
     FlowiseModelLostAnswerError,
     FlowiseModelNotFoundError,
+    FlowiseModelNotResumableError,
     FlowiseModelPayloadTooLargeError,
     FlowiseModelPermissionDeniedError,
     FlowiseModelProtocolError,
@@ -75,7 +77,9 @@ __all__ = [
     "FlowiseModelFlowExecutionError",
     "FlowiseModelIncompleteStreamError",
     "FlowiseModelInternalServerError",
+    "FlowiseModelAnswerMismatchError",
     "FlowiseModelLostAnswerError",
+    "FlowiseModelNotResumableError",
     "FlowiseModelNotFoundError",
     "FlowiseModelPayloadTooLargeError",
     "FlowiseModelPermissionDeniedError",

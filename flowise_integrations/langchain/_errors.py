@@ -20,6 +20,7 @@ from langchain_core.exceptions import (
 )
 
 from flowise_integrations.errors import (
+    AnswerMismatchError,
     AuthenticationError,
     BadRequestError,
     FlowExecutionError,
@@ -32,6 +33,7 @@ from flowise_integrations.errors import (
     InternalServerError,
     LostAnswerError,
     NotFoundError,
+    NotResumableError,
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitError,
@@ -39,6 +41,7 @@ from flowise_integrations.errors import (
 
 __all__ = [
     "FlowiseModelAPIError",
+    "FlowiseModelAnswerMismatchError",
     "FlowiseModelAuthenticationError",
     "FlowiseModelBadRequestError",
     "FlowiseModelConnectionError",
@@ -48,6 +51,7 @@ __all__ = [
     "FlowiseModelInternalServerError",
     "FlowiseModelLostAnswerError",
     "FlowiseModelNotFoundError",
+    "FlowiseModelNotResumableError",
     "FlowiseModelPayloadTooLargeError",
     "FlowiseModelPermissionDeniedError",
     "FlowiseModelProtocolError",
@@ -83,12 +87,20 @@ class FlowiseModelLostAnswerError(LostAnswerError, ModelAPIError):
     is_retryable = False
 
 
+class FlowiseModelAnswerMismatchError(AnswerMismatchError, ModelAPIError):
+    """The streamed answer differs from the one Flowise stored (queue mode; ``on_answer_mismatch="raise"``)."""
+
+
 class FlowiseModelAPIError(FlowiseAPIError, ModelAPIError):
     """Flowise refused or failed the request with an unmapped status."""
 
 
 class FlowiseModelBadRequestError(BadRequestError, ModelInvalidRequestError):
     """HTTP 400/412/422."""
+
+
+class FlowiseModelNotResumableError(NotResumableError, ModelInvalidRequestError):
+    """A resume found no stopped run to continue."""
 
 
 class FlowiseModelAuthenticationError(AuthenticationError, ModelAuthenticationError):
@@ -132,8 +144,10 @@ _TWINS: dict[type[FlowiseError], type[FlowiseError]] = {
     FlowiseProtocolError: FlowiseModelProtocolError,
     IncompleteStreamError: FlowiseModelIncompleteStreamError,
     LostAnswerError: FlowiseModelLostAnswerError,
+    AnswerMismatchError: FlowiseModelAnswerMismatchError,
     FlowiseAPIError: FlowiseModelAPIError,
     BadRequestError: FlowiseModelBadRequestError,
+    NotResumableError: FlowiseModelNotResumableError,
     AuthenticationError: FlowiseModelAuthenticationError,
     PermissionDeniedError: FlowiseModelPermissionDeniedError,
     NotFoundError: FlowiseModelNotFoundError,

@@ -7,6 +7,9 @@ every attribute of the original (``message``, ``partial``, ``status_code``, ``bo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 from langchain_core.exceptions import (
     ModelAPIError,
     ModelAuthenticationError,
@@ -58,6 +61,7 @@ __all__ = [
     "FlowiseModelRateLimitError",
     "FlowiseModelTimeoutError",
     "to_model_error",
+    "twin_of",
 ]
 
 
@@ -158,12 +162,18 @@ _TWINS: dict[type[FlowiseError], type[FlowiseError]] = {
 }
 
 
-def to_model_error(exc: FlowiseError) -> FlowiseError:
-    """The LangChain twin of a core error, with the same message and attributes (raise it ``from exc``)."""
-    if isinstance(exc, ModelError):
-        return exc
-    twin = next((_TWINS[cls] for cls in type(exc).__mro__ if cls in _TWINS), FlowiseModelError)
+_E = TypeVar("_E", bound=FlowiseError)
+
+
+def twin_of(exc: FlowiseError, twins: Mapping[type[FlowiseError], type[_E]]) -> _E:
+    """``exc`` as its nearest twin class in ``twins`` (same message and attributes; raise it ``from exc``)."""
+    twin = next(twins[cls] for cls in type(exc).__mro__ if cls in twins)
     new = twin.__new__(twin, *exc.args)
     new.args = exc.args
     new.__dict__.update(exc.__dict__)
     return new
+
+
+def to_model_error(exc: FlowiseError) -> FlowiseError:
+    """The LangChain twin of a core error, with the same message and attributes (raise it ``from exc``)."""
+    return exc if isinstance(exc, ModelError) else twin_of(exc, _TWINS)

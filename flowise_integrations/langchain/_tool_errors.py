@@ -29,6 +29,8 @@ from flowise_integrations.errors import (
     RateLimitError,
 )
 
+from ._errors import twin_of
+
 __all__ = [
     "FlowiseToolAPIError",
     "FlowiseToolAnswerMismatchError",
@@ -149,8 +151,4 @@ def to_tool_error(exc: FlowiseError) -> FlowiseToolError:
     """The tool twin of a core error, with the same message and attributes (raise it ``from exc``)."""
     if isinstance(exc, FlowiseToolError):
         return exc
-    twin = next((_TWINS[cls] for cls in type(exc).__mro__ if cls in _TWINS), FlowiseToolError)
-    new = twin.__new__(twin, *exc.args)
-    new.args = exc.args
-    new.__dict__.update(exc.__dict__)
-    return new
+    return twin_of(exc, _TWINS)
